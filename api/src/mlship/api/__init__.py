@@ -1,0 +1,1 @@
+"""mlship.api: the FastAPI inference service for registered classifiers."""

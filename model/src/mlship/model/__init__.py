@@ -1,0 +1,1 @@
+"""mlship.model: data, training, the validation gate and the registry lifecycle."""

@@ -1,0 +1,78 @@
+"""A real ``mlflow server`` process backed by PostgreSQL, on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.components import free_port, venv_bin, wait_until
+from tests.support.postgres import PostgresServer
+
+
+@dataclass
+class MlflowServer:
+    """One tracking server; ``stop``/``start`` keep its database and artifacts."""
+
+    backend_uri: str
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "mlflow-server.log"
+
+    def _healthy(self) -> bool:
+        with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as response:  # noqa: S310
+            return bool(response.status == 200)
+
+    def start(self) -> MlflowServer:
+        artifacts = self.workdir / "artifacts"
+        artifacts.mkdir(parents=True, exist_ok=True)
+        command = [
+            venv_bin("mlflow"),
+            "server",
+            "--backend-store-uri",
+            self.backend_uri,
+            "--artifacts-destination",
+            str(artifacts),
+            "--serve-artifacts",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+        ]
+        with self.log.open("ab") as log:
+            # A process group of its own so stop() ends the server and its workers, nothing else.
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        wait_until(self._healthy, timeout=120, what=f"mlflow server on {self.uri}", log=self.log)
+        return self
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+def new_mlflow_server(postgres: PostgresServer, workdir: Path) -> MlflowServer:
+    """A server on a fresh database of ``postgres`` (not started)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    database = postgres.create_database("mlflow")
+    return MlflowServer(backend_uri=postgres.url(database), workdir=workdir)
