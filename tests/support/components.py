@@ -67,11 +67,8 @@ def wait_until(
     """Poll ``check`` until it is true; on time-out fail with the tail of ``log``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception:
-            pass
+        if _passes(check):
+            return
         time.sleep(interval)
     tail = ""
     if log is not None and log.exists():
