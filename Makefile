@@ -29,10 +29,8 @@ install: $(INSTALLED) ## Create .venv with both packages (editable) and the dev 
 
 # ---------------------------------------------------------------- quality
 .PHONY: lint
-lint: $(INSTALLED) ## Ruff (lint + format check) and mypy on both packages
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy model/src api/src tests conftest.py
+lint: $(INSTALLED) ## pre-commit on every file: ruff, mypy, schemas, hadolint, shellcheck, promtool, hygiene
+	$(BIN)/pre-commit run --all-files --show-diff-on-failure
 
 .PHONY: fmt
 fmt: $(INSTALLED) ## Format and auto-fix with ruff
@@ -50,14 +48,321 @@ test-unit: $(INSTALLED) ## Unit tests only (no external process)
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
 
 # ---------------------------------------------------------------- model lifecycle (mlship CLI)
+MLFLOW_PORT ?= 5000
+MLFLOW_TRACKING_URI ?= http://127.0.0.1:$(MLFLOW_PORT)
+MODEL_NAME ?= IrisClassifier
+# validate: THRESHOLDS=file overrides the packaged gate policy; MODEL_VERSION=N picks a version.
+THRESHOLDS ?=
+MODEL_VERSION ?=
+GATE_REPORT_DIR ?= .mlship/reports
+FEATURES ?= 5.1,3.5,1.4,0.2
+MLSHIP_CLI = MLFLOW_TRACKING_URI=$(MLFLOW_TRACKING_URI) MODEL_NAME=$(MODEL_NAME) $(BIN)/mlship
+LIFECYCLE_ENV = VENV_BIN=$(BIN) MLFLOW_BIN=$(BIN)/mlflow MLFLOW_PORT=$(MLFLOW_PORT) \
+  MLFLOW_TRACKING_URI=$(MLFLOW_TRACKING_URI) MODEL_NAME=$(MODEL_NAME)
+
+.PHONY: mlflow mlflow-stop model-train model-validate promote rollback status model-predict demo demo-stop down
+mlflow: $(INSTALLED) ## Start the embedded MLflow server (SQLite + artifacts in .mlship/, port MLFLOW_PORT)
+	@$(LIFECYCLE_ENV) platform/scripts/mlflow-server.sh start
+
+mlflow-stop: ## Stop the embedded MLflow server
+	@$(LIFECYCLE_ENV) platform/scripts/mlflow-server.sh stop
+
+model-train: $(INSTALLED) ## Train and register a new version of MODEL_NAME
+	$(MLSHIP_CLI) train
+
+model-validate: $(INSTALLED) ## Gate a version (MODEL_VERSION, default latest; THRESHOLDS=file); pass -> challenger
+	$(MLSHIP_CLI) validate --report-dir $(GATE_REPORT_DIR) \
+	  $(if $(MODEL_VERSION),--version $(MODEL_VERSION)) $(if $(THRESHOLDS),--thresholds $(THRESHOLDS))
+
+promote: $(INSTALLED) ## production <- challenger (or MODEL_VERSION=N), previous <- old production
+	$(MLSHIP_CLI) promote $(if $(MODEL_VERSION),--version $(MODEL_VERSION))
+
+rollback: $(INSTALLED) ## production <- previous (run again to undo)
+	$(MLSHIP_CLI) rollback
+
+status: $(INSTALLED) ## Aliases, versions, key metrics and gate results of MODEL_NAME
+	$(MLSHIP_CLI) status
+
+model-predict: $(INSTALLED) ## Predict FEATURES (default 5.1,3.5,1.4,0.2) with the production model
+	$(MLSHIP_CLI) predict --features $(FEATURES)
+
+demo: $(INSTALLED) ## Start MLflow, train, gate, promote and predict (embedded default, re-runnable)
+	@$(LIFECYCLE_ENV) platform/scripts/demo.sh
+
+demo-stop: ## Stop what make demo started
+	@$(LIFECYCLE_ENV) platform/scripts/demo.sh stop
+
+down: demo-stop stack-down ## Stop everything started locally
 
 # ---------------------------------------------------------------- api
+# The service reads API_* variables (see api/README.md); these are the ones make passes.
+API_PORT ?= 8000
+API_MODEL_URI ?= models:/$(MODEL_NAME)@production
+API_READY_TIMEOUT ?= 90
+API_PID := .mlship/api.pid
+API_LOG := .mlship/api.log
+API_ENV = API_PORT=$(API_PORT) API_MODEL_URI=$(API_MODEL_URI) MLFLOW_TRACKING_URI=$(MLFLOW_TRACKING_URI)
+
+.PHONY: serve api-run api-stop bench
+serve: $(INSTALLED) ## Run the inference API in the foreground (API_PORT, API_MODEL_URI, API_KEYS, ...)
+	$(API_ENV) $(BIN)/mlship-api
+
+api-run: $(INSTALLED) ## Start the API in the background (log .mlship/api.log) and wait until it is ready
+	@mkdir -p .mlship
+	@if [[ -f $(API_PID) ]] && kill -0 "$$(cat $(API_PID))" 2>/dev/null; then \
+	  echo "api: already running (pid $$(cat $(API_PID))) on http://127.0.0.1:$(API_PORT)"; exit 0; fi; \
+	$(API_ENV) nohup $(BIN)/mlship-api >>$(API_LOG) 2>&1 & echo $$! >$(API_PID); \
+	$(BIN)/python -m mlship.api.wait --url http://127.0.0.1:$(API_PORT) --timeout $(API_READY_TIMEOUT) \
+	  || { echo "api: see $(API_LOG); stop it with make api-stop"; exit 1; }
+
+api-stop: ## Stop the background API started by api-run
+	@if [[ -f $(API_PID) ]] && kill -0 "$$(cat $(API_PID))" 2>/dev/null; then \
+	  kill "$$(cat $(API_PID))" && echo "api: stopped (pid $$(cat $(API_PID)))"; \
+	else echo "api: not running"; fi; rm -f $(API_PID)
+
+bench: $(INSTALLED) ## Benchmark the API vs mlflow models serve vs a bare ASGI floor (bench/results.json)
+	$(BIN)/python -m tests.bench.run
 
 # ---------------------------------------------------------------- observability
+PROMTOOL ?= promtool
+OBS_PROMETHEUS := observability/prometheus
+
+.PHONY: obs-check
+obs-check: $(INSTALLED) ## Prometheus config, rules and rule unit tests (promtool); dashboards current and linted
+	$(PROMTOOL) check config $(OBS_PROMETHEUS)/prometheus.yml
+	$(PROMTOOL) check rules $(OBS_PROMETHEUS)/rules/*.yml
+	$(PROMTOOL) test rules $(OBS_PROMETHEUS)/tests/*.test.yml
+	$(BIN)/python -m observability.grafana.generator --check
+	$(BIN)/python -m pytest -q -p no:cacheprovider \
+	  tests/observability/test_observability_dashboards.py tests/observability/test_observability_compose.py
+
+.PHONY: dashboards
+dashboards: $(INSTALLED) ## Regenerate the Grafana dashboard JSON from observability/grafana/generator
+	$(BIN)/python -m observability.grafana.generator
+
+.PHONY: obs-test
+obs-test: $(INSTALLED) ## The observability suite, including the live stack (API, MLflow, Prometheus)
+	$(BIN)/python -m pytest tests/observability $(PYTEST_ARGS)
 
 # ---------------------------------------------------------------- containers
+# Images build from the repository root (classic builder or BuildKit). The base
+# images can come from a mirror: PYTHON_IMAGE, POSTGRES_IMAGE, PROMETHEUS_IMAGE, GRAFANA_IMAGE.
+PYTHON_IMAGE ?= python:3.11.14-slim-bookworm
+API_IMAGE ?= mlship/api:local
+MLFLOW_IMAGE ?= mlship/mlflow:local
+TRAINER_IMAGE ?= mlship/trainer:local
+# The model image-api bakes in ("MODEL_URI=" builds an image that reads the registry).
+MODEL_URI ?= models:/$(or $(MODEL_NAME),IrisClassifier)@production
+# Services `make up` starts (default: all but the trainer), e.g. UP_SERVICES="mlflow api".
+UP_SERVICES ?=
+SERVICE ?=
+TRAIN_ARGS ?=
+DOCKER_BUILD := docker build --build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)
+COMPOSE := PYTHON_IMAGE=$(PYTHON_IMAGE) API_IMAGE=$(API_IMAGE) MLFLOW_IMAGE=$(MLFLOW_IMAGE) \
+	TRAINER_IMAGE=$(TRAINER_IMAGE) docker compose -f docker-compose.yml
+
+.PHONY: images image-api image-api-base image-mlflow image-trainer up stack-down train logs smoke
+
+images: image-api-base image-mlflow image-trainer ## Build the API (no model), MLflow and trainer images
+
+image-api-base:
+	$(DOCKER_BUILD) -f platform/api/Dockerfile -t $(API_IMAGE) .
+
+image-mlflow:
+	$(DOCKER_BUILD) -f platform/mlflow/Dockerfile -t $(MLFLOW_IMAGE) .
+
+image-trainer:
+	$(DOCKER_BUILD) -f platform/trainer/Dockerfile -t $(TRAINER_IMAGE) .
+
+# --network host: the build step reaches a tracking server on this machine's loopback.
+image-api: ## Build API_IMAGE with MODEL_URI baked in from MLFLOW_TRACKING_URI
+	$(DOCKER_BUILD) -f platform/api/Dockerfile --network host \
+	  --build-arg MODEL_URI=$(MODEL_URI) \
+	  --build-arg MLFLOW_TRACKING_URI=$(or $(MLFLOW_TRACKING_URI),http://127.0.0.1:5000) \
+	  -t $(API_IMAGE) .
+	@docker image inspect --format 'image-api: $(API_IMAGE) {{.Size}} bytes' $(API_IMAGE)
+
+up: images ## Start the local stack (docker-compose.yml, needs .env) and wait until healthy
+	@test -f .env || { echo "up: no .env: cp .env.example .env and set the passwords" >&2; exit 2; }
+	$(COMPOSE) up --detach --wait --no-build $(UP_SERVICES)
+	@$(COMPOSE) ps
+
+# Placeholders satisfy the required secrets: taking the stack down needs none of them.
+stack-down: ## Stop the local stack (keeps its volumes; docker compose down -v deletes them)
+	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
+	  POSTGRES_PASSWORD=$${POSTGRES_PASSWORD:-unused} API_KEYS=$${API_KEYS:-unused} \
+	  GRAFANA_ADMIN_PASSWORD=$${GRAFANA_ADMIN_PASSWORD:-unused} \
+	  $(COMPOSE) --profile manual down --remove-orphans; \
+	fi
+
+train: ## Trainer container: train, gate, promote (TRAIN_ARGS="status" runs another mlship command)
+	$(COMPOSE) --profile manual run --rm trainer $(TRAIN_ARGS)
+
+logs: ## Follow the stack's logs (SERVICE=api for one service)
+	$(COMPOSE) logs --follow --tail=100 $(SERVICE)
+
+smoke: $(INSTALLED) ## Smoke-test API_IMAGE (baked model): predictions, /metrics, Prometheus target up
+	$(BIN)/python -m pytest -m smoke tests/smoke --api-image=$(API_IMAGE) $(PYTEST_ARGS)
 
 # ---------------------------------------------------------------- workflows (act)
+# act runs the GitHub workflows on this machine in host mode. It skips service
+# containers there, so act-pr/act-main first start PostgreSQL and MLflow on the
+# ports the workflows expect (ci-services-up) and stop them afterwards.
+ACT := $(BIN)/act
+CI_DIR := .mlship/ci
+CI_POSTGRES_PORT ?= 5432
+CI_MLFLOW_PORT ?= 5000
+CI_SERVICES_DIR ?= .mlship/ci-services
+# managed: act-pr/act-main start and stop the services; external: they already run.
+ACT_SERVICES ?= managed
+# Image namespace for act runs (images are built and smoke-tested locally, never pushed).
+ACT_IMAGE_NAMESPACE ?= mlship-local
+# More act options, e.g. ACT_FLAGS='--var MODEL_NAME=Other' or '--secret MLFLOW_TRACKING_URI=URL'.
+ACT_FLAGS ?=
+# act passes its own environment to the steps: drop make's, and name this venv for ci-act-venv.
+ACT_RUN = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL ACT_HOST_VENV=$(abspath $(VENV)) \
+	$(ACT) -P ubuntu-latest=-self-hosted --no-cache-server \
+	--var CI_MLFLOW_PORT=$(CI_MLFLOW_PORT) --var CI_POSTGRES_PORT=$(CI_POSTGRES_PORT) \
+	--var IMAGE_NAMESPACE=$(ACT_IMAGE_NAMESPACE) $(ACT_FLAGS)
+CI_SERVICES = CI_POSTGRES_PORT=$(CI_POSTGRES_PORT) CI_MLFLOW_PORT=$(CI_MLFLOW_PORT) \
+	CI_SERVICES_DIR=$(CI_SERVICES_DIR) MLFLOW_BIN=$(BIN)/mlflow PYTHON_BIN=$(BIN)/python \
+	.github/scripts/ci-services.sh
+
+# $(call act_run,ARGS): act with the services around it (stopped whatever act's outcome).
+define act_run
+	@set -e; \
+	if [ "$(ACT_SERVICES)" = managed ]; then \
+	  trap '$(CI_SERVICES) down' EXIT; trap 'exit 130' INT TERM; $(CI_SERVICES) up; \
+	fi; \
+	start=$$(date +%s); status=0; $(ACT_RUN) $(1) || status=$$?; \
+	echo "act: $(1) finished with status $$status in $$(( $$(date +%s) - start )) s"; \
+	exit $$status
+endef
+
+.PHONY: act-list act-pr act-main act-rollback ci-services-up ci-services-down ci-act-venv ci-wait-mlflow \
+	ci-report ci-promote ci-tag-api ci-push-api ci-push-image \
+	ci-need-registry
+
+act-list: $(INSTALLED) ## List the workflows' jobs and their events (act's parser)
+	@$(ACT) --list
+
+act-pr: $(INSTALLED) ## Run the pull-request workflow locally (act): lint, unit, train + gate
+	$(call act_run,pull_request -W .github/workflows/pr.yml)
+
+act-main: $(INSTALLED) ## Run the merge-to-main workflow locally (act): promote, image, smoke
+	$(call act_run,push -W .github/workflows/main.yml)
+
+# Rolls back a real registry: ACT_REGISTRY names its tracking URI (the workflow's secret).
+ACT_REGISTRY ?=
+ROLLBACK_REASON ?= manual rollback (act)
+act-rollback: $(INSTALLED) ## Run the rollback workflow locally against ACT_REGISTRY (a tracking URI)
+	@test -n "$(ACT_REGISTRY)" || { echo "act-rollback: set ACT_REGISTRY to the tracking server to roll back" >&2; exit 2; }
+	$(ACT_RUN) workflow_dispatch -W .github/workflows/rollback.yml \
+	  --secret MLFLOW_TRACKING_URI=$(ACT_REGISTRY) --input "reason=$(ROLLBACK_REASON)"
+
+ci-services-up: $(INSTALLED) ## PostgreSQL + MLflow on CI_POSTGRES_PORT/CI_MLFLOW_PORT (for act)
+	@$(CI_SERVICES) up
+
+ci-services-down: ## Stop what ci-services-up started and delete its data
+	@$(CI_SERVICES) down
+
+ci-act-venv: ## (act) Use the host's venv with this tree's sources in act's copy of the tree
+	@test -n "$(ACT_HOST_VENV)" && test -x "$(ACT_HOST_VENV)/bin/python" || \
+	  { echo "ci-act-venv: ACT_HOST_VENV must name the host's virtualenv (make act-pr sets it)" >&2; exit 2; }
+	@# act copies the tree without ignored files, so there is no .venv here: link the
+	@# host's (never installing into it) and put this copy's sources first on the path.
+	@if [ ! -e $(VENV) ]; then \
+	  mkdir -p $(VENV); \
+	  for entry in bin include lib lib64 pyvenv.cfg; do \
+	    if [ -e "$(ACT_HOST_VENV)/$$entry" ]; then ln -s "$(ACT_HOST_VENV)/$$entry" $(VENV)/$$entry; fi; \
+	  done; \
+	  touch $(INSTALLED); \
+	fi
+	@# mypy's cache outlives the copy: a warm cache makes the lint job minutes faster.
+	@if [ -n "$$GITHUB_ENV" ]; then \
+	  echo "PYTHONPATH=$(CURDIR)/model/src:$(CURDIR)/api/src" >> "$$GITHUB_ENV"; \
+	  echo "MYPY_CACHE_DIR=$(abspath $(ACT_HOST_VENV)/..)/.mlship/act/mypy-cache" >> "$$GITHUB_ENV"; \
+	fi
+
+ci-wait-mlflow: ## Wait (up to 2 min) until MLFLOW_TRACKING_URI answers /health
+	@uri="$${MLFLOW_TRACKING_URI:-http://127.0.0.1:5000}"; \
+	for _ in $$(seq 240); do \
+	  if curl -fsS --max-time 2 "$$uri/health" >/dev/null 2>&1; then echo "tracking server $$uri is up"; exit 0; fi; \
+	  sleep 0.5; \
+	done; echo "ci-wait-mlflow: no tracking server at $$uri after 2 min" >&2; exit 1
+
+ci-report: $(INSTALLED) ## Markdown report (gate, metrics vs production, aliases) -> job summary
+	@mkdir -p $(CI_DIR)
+	@$(MLSHIP_CLI) status --json --limit 50 > $(CI_DIR)/status.json
+	@$(BIN)/python .github/scripts/mlship_ci.py report --status $(CI_DIR)/status.json \
+	  --gate $(GATE_REPORT_DIR)/gate_report.json --images $(CI_DIR)/image-tags \
+	  --title "$${GITHUB_WORKFLOW:-mlship}: $${MODEL_NAME:-IrisClassifier}" --out $(CI_DIR)/report.md
+	@if [ -n "$$GITHUB_STEP_SUMMARY" ]; then cat $(CI_DIR)/report.md >> "$$GITHUB_STEP_SUMMARY"; \
+	else cat $(CI_DIR)/report.md; fi
+
+ci-promote: $(INSTALLED) ## Promote the version MERGED_PR validated (or the challenger)
+	@mkdir -p $(CI_DIR)
+	@$(MLSHIP_CLI) status --json --limit 200 > $(CI_DIR)/status.json
+	@version=""; \
+	if [ -n "$$MERGED_PR" ]; then \
+	  version=$$($(BIN)/python .github/scripts/mlship_ci.py pr-version --status $(CI_DIR)/status.json --pr "$$MERGED_PR"); \
+	fi; \
+	$(MLSHIP_CLI) promote --json $${version:+--version "$$version"} > $(CI_DIR)/promotion.json; \
+	cat $(CI_DIR)/promotion.json; \
+	moved=$$($(BIN)/python -c 'import json,sys; print(str(json.load(sys.stdin)["changed"]).lower())' < $(CI_DIR)/promotion.json); \
+	if [ -n "$$GITHUB_OUTPUT" ]; then echo "moved=$$moved" >> "$$GITHUB_OUTPUT"; fi
+
+ci-tag-api: $(INSTALLED) ## Tag API_IMAGE with the production model version too
+	@test -n "$(API_IMAGE)" || { echo "ci-tag-api: set API_IMAGE" >&2; exit 2; }
+	@mkdir -p $(CI_DIR)
+	@version=$$($(MLSHIP_CLI) status --json --limit 1 | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["aliases"]["production"])'); \
+	tagged="$${API_IMAGE%:*}:model-v$$version"; \
+	docker tag "$(API_IMAGE)" "$$tagged"; \
+	printf '%s\n' "$(API_IMAGE)" "$$tagged" > $(CI_DIR)/image-tags; \
+	echo "API image: $(API_IMAGE), $$tagged"
+
+ci-push-api: ## Push the API image tags that ci-tag-api recorded
+	@test -s $(CI_DIR)/image-tags || { echo "ci-push-api: run ci-tag-api first" >&2; exit 2; }
+	@while read -r image; do docker push "$$image"; done < $(CI_DIR)/image-tags
+
+ci-push-image: ## Push IMAGE and, under the same name, each tag in EXTRA_TAGS
+	@test -n "$(IMAGE)" || { echo "ci-push-image: set IMAGE" >&2; exit 2; }
+	@image="$(IMAGE)"; docker push "$$image"; \
+	for tag in $(EXTRA_TAGS); do \
+	  docker tag "$$image" "$${image%:*}:$$tag" && docker push "$${image%:*}:$$tag" || exit 1; \
+	done
+
+ci-need-registry: ## Fail unless MLFLOW_TRACKING_URI names a persistent registry
+	@test -n "$$MLFLOW_TRACKING_URI" || { echo "ci-need-registry: no persistent registry: set the repository secret MLFLOW_TRACKING_URI" >&2; exit 2; }
+
+# ---------------------------------------------------------------- kubernetes
+K8S_OVERLAYS := dev prod
+K8S_OVERLAY ?=
+K8S_RENDER_DIR ?= .mlship/k8s
+K8S_VERSION ?= 1.37.0
+# The venv's kubectl (Kustomize v5). The rules and dashboards ConfigMaps are
+# generated from observability/, outside the kustomization root: restrictor off.
+KUSTOMIZE := $(BIN)/kubectl kustomize --load-restrictor=LoadRestrictionsNone
+
+.PHONY: k8s-render
+k8s-render: $(INSTALLED) ## Render the dev and prod overlays to .mlship/k8s/<overlay>.yaml
+	@mkdir -p $(K8S_RENDER_DIR)
+	@for overlay in $(K8S_OVERLAYS); do \
+	  $(KUSTOMIZE) platform/k8s/overlays/$$overlay > $(K8S_RENDER_DIR)/$$overlay.yaml.tmp || exit 1; \
+	  mv $(K8S_RENDER_DIR)/$$overlay.yaml.tmp $(K8S_RENDER_DIR)/$$overlay.yaml; \
+	  echo "k8s: wrote $(K8S_RENDER_DIR)/$$overlay.yaml"; \
+	done
+
+.PHONY: k8s-validate
+k8s-validate: k8s-render ## Validate the rendered manifests strictly against the Kubernetes schemas
+	$(BIN)/kubernetes-validate --strict --quiet --kubernetes-version $(K8S_VERSION) \
+	  $(foreach overlay,$(K8S_OVERLAYS),$(K8S_RENDER_DIR)/$(overlay).yaml)
+
+.PHONY: k8s-apply
+k8s-apply: k8s-render ## Apply one overlay to the current kubectl context (K8S_OVERLAY=dev|prod)
+	@case "$(K8S_OVERLAY)" in dev|prod) ;; \
+	  *) echo "k8s-apply: set K8S_OVERLAY to dev or prod (got '$(K8S_OVERLAY)')" >&2; exit 2;; esac
+	$(BIN)/kubectl apply --server-side -f $(K8S_RENDER_DIR)/$(K8S_OVERLAY).yaml
 
 # ---------------------------------------------------------------- housekeeping
 .PHONY: clean

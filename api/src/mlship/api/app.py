@@ -1,0 +1,91 @@
+"""The application factory: ``create_app(settings)`` builds a configured service."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from mlship.api.auth import KeyChecker
+from mlship.api.docs import install_docs
+from mlship.api.hotpath import ServiceApp
+from mlship.api.manager import ModelManager
+from mlship.api.metrics import Metrics
+from mlship.api.middleware import ObservabilityMiddleware
+from mlship.api.responses import ApiError, api_error_handler
+from mlship.api.routes import build_router
+from mlship.api.service import Service
+from mlship.api.settings import Settings
+from mlship.api.source import source_for
+from mlship.api.v2 import build_v2_router
+
+logger = logging.getLogger("mlship.api")
+
+DESCRIPTION = """Serves an MLflow-registered scikit-learn classifier.
+
+Prediction endpoints take the model's signature as their schema. When API keys
+are configured, send one as `X-API-Key` or `Authorization: Bearer` (the
+Authorize button below)."""
+
+
+def _bound_registry_calls(settings: Settings) -> None:
+    """Fail registry calls fast so an unreachable server is reported, not waited on."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(settings.registry_timeout_seconds))
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """A service for ``settings``; the model loads in the background once it starts."""
+    multiprocess_dir = settings.prometheus_multiproc_dir
+    metrics = Metrics(multiprocess_dir=str(multiprocess_dir) if multiprocess_dir else None)
+    source = source_for(settings.model_uri, settings.tracking_uri)
+    manager = ModelManager(source, metrics, settings.reload_interval_seconds)
+    service = Service(settings, metrics, manager, KeyChecker(settings.api_keys()))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _bound_registry_calls(settings)
+        if not service.keys.enabled:
+            logger.warning(
+                "no API keys configured: /admin endpoints are disabled and predictions are open"
+            )
+        logger.info(
+            "service starting",
+            extra={"model_uri": settings.model_uri, "tracking_uri": settings.tracking_uri},
+        )
+        manager.start()
+        try:
+            yield
+        finally:
+            await manager.stop()
+            metrics.close()
+
+    app = ServiceApp(
+        title="mlship inference API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.add_exception_handler(ApiError, api_error_handler)
+    router = build_router(service)
+    app.include_router(router)
+    app.include_router(build_v2_router(service))
+    install_docs(app, manager)
+    app.hot_paths(router, "/predict", "/predict/batch")
+    app.wrap(
+        lambda inner: ObservabilityMiddleware(
+            inner, metrics=metrics, access_log=settings.access_log
+        )
+    )
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory mlship.api.app:app_from_environment`` (and workers)."""
+    return create_app(Settings())

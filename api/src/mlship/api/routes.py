@@ -1,0 +1,187 @@
+"""The service's own endpoints: prediction, health, model description, metrics, admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mlship.api.responses import ApiError, json_response, read_json_body
+from mlship.api.service import Service
+from mlship.api.validation import InputError, TooManyRowsError, decode, parse_batch, parse_single
+
+NUMBER = {"type": "number"}
+ROW = {
+    "oneOf": [
+        {"type": "array", "items": NUMBER, "description": "values in signature order"},
+        {"type": "object", "additionalProperties": NUMBER, "description": "values by name"},
+    ]
+}
+SINGLE_SCHEMA = {
+    "oneOf": [
+        {"type": "object", "properties": {"features": ROW}, "required": ["features"]},
+        {"type": "object", "additionalProperties": NUMBER, "description": "named features"},
+    ]
+}
+BATCH_SCHEMA = {
+    "type": "object",
+    "properties": {"instances": {"type": "array", "items": ROW, "minItems": 1}},
+    "required": ["instances"],
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "API key missing (keys are configured)"},
+    403: {"description": "API key not valid"},
+    413: {"description": "body or batch larger than the configured limits"},
+    415: {"description": "content type is not application/json"},
+    422: {"description": "input breaks the model's signature (the field and rule are named)"},
+    503: {"description": "no model loaded yet"},
+}
+
+
+def body_spec(schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema}},
+        },
+        "security": [{"APIKeyHeader": []}, {"HTTPBearer": []}, {}],
+    }
+
+
+def prediction(model_probabilities: Any, class_names: tuple[str, ...]) -> dict[str, Any]:
+    index = int(model_probabilities.argmax())
+    return {
+        "class_index": index,
+        "class_name": class_names[index],
+        "probabilities": dict(zip(class_names, model_probabilities.tolist(), strict=True)),
+    }
+
+
+def build_router(service: Service) -> APIRouter:
+    router = APIRouter()
+    settings = service.settings
+    manager = service.manager
+
+    async def payload(request: Request) -> Any:
+        return decode(await read_json_body(request, settings.max_body_bytes))
+
+    @router.post(
+        "/predict",
+        tags=["prediction"],
+        summary="Predict the class of one row",
+        openapi_extra=body_spec(SINGLE_SCHEMA),
+        responses=ERRORS,
+    )
+    async def predict(request: Request) -> Response:
+        service.keys.protect(request)
+        model = service.model()
+        try:
+            rows = parse_single(await payload(request), model.features)
+        except InputError as error:
+            raise ApiError(422, error.detail()) from None
+        probabilities = model.infer(rows, "predict")[0]
+        result = prediction(probabilities, model.class_names)
+        result["model_name"] = model.ref.name
+        result["model_version"] = model.ref.version
+        return json_response(result)
+
+    @router.post(
+        "/predict/batch",
+        tags=["prediction"],
+        summary="Predict many rows in one vectorised call",
+        openapi_extra=body_spec(BATCH_SCHEMA),
+        responses=ERRORS,
+    )
+    async def predict_batch(request: Request) -> Response:
+        service.keys.protect(request)
+        model = service.model()
+        try:
+            rows = parse_batch(await payload(request), model.features, settings.max_batch_rows)
+        except InputError as error:
+            raise ApiError(422, error.detail()) from None
+        except TooManyRowsError as error:
+            raise ApiError(413, f"{error} (API_MAX_BATCH_ROWS)") from None
+        probabilities = model.infer(rows, "batch")
+        names = model.class_names
+        indexes = probabilities.argmax(axis=1).tolist()
+        predictions = [
+            {
+                "class_index": index,
+                "class_name": names[index],
+                "probabilities": dict(zip(names, row, strict=True)),
+            }
+            for index, row in zip(indexes, probabilities.tolist(), strict=True)
+        ]
+        return json_response(
+            {
+                "model_name": model.ref.name,
+                "model_version": model.ref.version,
+                "predictions": predictions,
+            }
+        )
+
+    @router.get("/health/live", tags=["health"], summary="The process is up")
+    async def live() -> Response:
+        return json_response({"status": "live"})
+
+    @router.get(
+        "/health/ready",
+        tags=["health"],
+        summary="A model is loaded (503 otherwise); reports the registry's reachability",
+    )
+    async def ready() -> Response:
+        current = manager.current
+        body: dict[str, Any] = {
+            "status": "ready" if current else "not ready",
+            "model_name": current.ref.name if current else None,
+            "model_version": current.ref.version if current else None,
+            "registry": manager.registry.describe(),
+        }
+        if current is None:
+            body["reason"] = f"no model loaded yet: {manager.waiting_reason}"
+        return json_response(body, 200 if current else 503)
+
+    @router.get("/model", tags=["model"], summary="The model being served and the registry state")
+    async def describe_model() -> Response:
+        current = manager.current
+        body: dict[str, Any] = {
+            "loaded": current is not None,
+            "model_uri": settings.model_uri,
+            "registry": manager.registry.describe(),
+            "failed_versions": manager.failed_versions,
+        }
+        if current is None:
+            body["reason"] = f"no model loaded yet: {manager.waiting_reason}"
+            return json_response(body, 503)
+        return json_response({**current.describe(), **body})
+
+    @router.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        content, content_type = service.metrics.render()
+        return Response(content, media_type=content_type)
+
+    @router.post(
+        "/admin/reload",
+        tags=["admin"],
+        summary="Check the registry now and load a new version if the alias moved",
+        openapi_extra={"security": [{"APIKeyHeader": []}, {"HTTPBearer": []}]},
+        responses={401: ERRORS[401], 403: {"description": "key not valid or admin disabled"}},
+    )
+    async def reload(request: Request) -> Response:
+        if not service.keys.enabled:
+            raise ApiError(403, "admin endpoints are disabled: configure API_KEYS or API_KEYS_FILE")
+        service.keys.require(request)
+        outcome = await manager.refresh()
+        current = manager.current
+        return json_response(
+            {
+                "outcome": outcome,
+                "model_version": current.ref.version if current else None,
+                "registry": manager.registry.describe(),
+                "failed_versions": manager.failed_versions,
+            }
+        )
+
+    return router

@@ -1,0 +1,75 @@
+"""Configuration of the inference service, read from the environment by ``Settings()``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; environment variables carry the ``API_`` prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="API_", extra="ignore", frozen=True)
+
+    model_uri: str = Field(
+        default="models:/IrisClassifier@production",
+        description="models:/NAME@ALIAS, models:/NAME/VERSION or a local MLflow model directory",
+    )
+    tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("API_TRACKING_URI", "MLFLOW_TRACKING_URI", "tracking_uri"),
+    )
+    keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="comma-separated API keys"
+    )
+    keys_file: Path | None = Field(default=None, description="file with one API key per line")
+    reload_interval_seconds: float = Field(default=10.0, gt=0)
+    registry_timeout_seconds: int = Field(default=5, ge=1)
+    max_batch_rows: int = Field(default=10_000, ge=1)
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    log_level: LogLevel = "info"
+    access_log: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"),
+    )
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(key.strip() for key in value.split(",") if key.strip())
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _keys_file_readable(self) -> Settings:
+        if self.keys_file is not None and not self.keys_file.is_file():
+            raise ValueError(f"API_KEYS_FILE {self.keys_file} is not a readable file")
+        if self.workers > 1 and self.prometheus_multiproc_dir is None:
+            raise ValueError(
+                "API_WORKERS > 1 needs PROMETHEUS_MULTIPROC_DIR (metrics are shared through it)"
+            )
+        return self
+
+    def api_keys(self) -> tuple[str, ...]:
+        """Keys from ``API_KEYS`` and ``API_KEYS_FILE`` (blank lines and # comments skipped)."""
+        keys = list(self.keys)
+        if self.keys_file is not None:
+            for line in self.keys_file.read_text().splitlines():
+                stripped = line.strip()
+                if stripped and not stripped.startswith("#"):
+                    keys.append(stripped)
+        return tuple(keys)

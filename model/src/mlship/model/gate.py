@@ -1,0 +1,183 @@
+"""The validation gate's decision: pure logic over facts gathered from the registry."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mlship.model.thresholds import GatePolicy, MetricRule
+
+
+@dataclass(frozen=True)
+class CandidateFacts:
+    """What the gate needs to know about one model version."""
+
+    version: str
+    run_id: str
+    metrics: dict[str, float]
+    input_schema: list[dict[str, Any]] | None
+    # Class names predicted for the smoke sample, None when the model could not predict.
+    smoke_predictions: list[str] | None = None
+    smoke_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    kind: str  # threshold | regression | signature | smoke
+    passed: bool
+    detail: str
+    observed: float | None = None
+    limit: float | None = None
+
+
+@dataclass(frozen=True)
+class GateReport:
+    model_name: str
+    version: str
+    run_id: str
+    production_version: str | None
+    thresholds: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    @property
+    def failing(self) -> list[Check]:
+        return [check for check in self.checks if not check.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "version": self.version,
+            "run_id": self.run_id,
+            "production_version": self.production_version,
+            "thresholds": self.thresholds,
+            "passed": self.passed,
+            "checks": [asdict(check) for check in self.checks],
+        }
+
+    def compact_json(self) -> str:
+        """The report as one line, for the ``gate_report`` version tag."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
+
+    def to_markdown(self) -> str:
+        verdict = "PASSED" if self.passed else "FAILED"
+        against = (
+            f"production version {self.production_version}"
+            if self.production_version
+            else "no production version (absolute checks only)"
+        )
+        lines = [
+            f"### Gate {verdict}: {self.model_name} version {self.version}",
+            "",
+            f"Compared with {against}; thresholds: `{self.thresholds}`.",
+            "",
+            "| check | result | observed | limit | detail |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for check in self.checks:
+            lines.append(
+                f"| {check.name} | {'pass' if check.passed else '**FAIL**'} "
+                f"| {_number(check.observed)} | {_number(check.limit)} | {check.detail} |"
+            )
+        return "\n".join(lines) + "\n"
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def _threshold_check(rule: MetricRule, candidate: CandidateFacts) -> Check:
+    name = f"threshold:{rule.name}"
+    value = candidate.metrics.get(rule.name)
+    if value is None or math.isnan(value):
+        return Check(name, "threshold", False, f"candidate has no metric {rule.name!r}")
+    passed = rule.better_or_equal(value, rule.bound)
+    relation = ">=" if rule.direction == "min" else "<="
+    detail = f"{rule.name} {value:.4f} {'meets' if passed else 'misses'} {relation} {rule.bound}"
+    return Check(name, "threshold", passed, detail, value, rule.bound)
+
+
+def _regression_check(
+    rule: MetricRule, candidate: CandidateFacts, production: CandidateFacts
+) -> Check:
+    name = f"regression:{rule.name}"
+    value = candidate.metrics.get(rule.name)
+    reference = production.metrics.get(rule.name)
+    if reference is None or math.isnan(reference):
+        return Check(name, "regression", True, f"production has no {rule.name!r}: not compared")
+    if value is None or math.isnan(value):
+        return Check(name, "regression", False, f"candidate has no metric {rule.name!r}")
+    limit = rule.worst_allowed_against(reference)
+    passed = rule.better_or_equal(value, limit)
+    detail = (
+        f"{value:.4f} vs production {reference:.4f} "
+        f"(tolerance {rule.tolerance}) {'within' if passed else 'worse than allowed'}"
+    )
+    return Check(name, "regression", passed, detail, value, limit)
+
+
+def _signature_check(candidate: CandidateFacts, production: CandidateFacts) -> Check:
+    if candidate.input_schema is None:
+        return Check("signature", "signature", False, "candidate has no input signature")
+    if production.input_schema is None:
+        return Check("signature", "signature", True, "production has no signature: not compared")
+    if candidate.input_schema == production.input_schema:
+        return Check("signature", "signature", True, "input signature matches production")
+    return Check(
+        "signature",
+        "signature",
+        False,
+        f"input signature {_columns(candidate.input_schema)} differs from production's "
+        f"{_columns(production.input_schema)}",
+    )
+
+
+def _columns(schema: list[dict[str, Any]]) -> str:
+    return "[" + ", ".join(f"{col.get('name')}:{col.get('type')}" for col in schema) + "]"
+
+
+def _smoke_check(candidate: CandidateFacts, expected: list[str]) -> Check:
+    if candidate.smoke_predictions is None:
+        reason = candidate.smoke_error or "model could not predict"
+        return Check("smoke", "smoke", False, f"smoke sample not predicted: {reason}")
+    wrong = [
+        f"row {index}: {got} (expected {want})"
+        for index, (got, want) in enumerate(
+            zip(candidate.smoke_predictions, expected, strict=False)
+        )
+        if got != want
+    ]
+    if len(candidate.smoke_predictions) != len(expected):
+        wrong.append(f"{len(candidate.smoke_predictions)} predictions for {len(expected)} rows")
+    if wrong:
+        return Check("smoke", "smoke", False, "; ".join(wrong))
+    return Check("smoke", "smoke", True, f"{len(expected)} smoke rows classified correctly")
+
+
+def decide(
+    policy: GatePolicy,
+    model_name: str,
+    candidate: CandidateFacts,
+    production: CandidateFacts | None,
+    smoke_expected: list[str],
+) -> GateReport:
+    """Every check the policy asks for; with no production only the absolute ones."""
+    checks = [_threshold_check(rule, candidate) for rule in policy.metric]
+    if production is not None:
+        checks += [_regression_check(rule, candidate, production) for rule in policy.metric]
+        checks.append(_signature_check(candidate, production))
+    checks.append(_smoke_check(candidate, smoke_expected))
+    return GateReport(
+        model_name=model_name,
+        version=candidate.version,
+        run_id=candidate.run_id,
+        production_version=production.version if production else None,
+        thresholds=policy.source,
+        checks=checks,
+    )

@@ -1,0 +1,45 @@
+"""Configuration of the model lifecycle, read from the environment when asked.
+
+``MLFLOW_TRACKING_URI`` and ``MODEL_NAME`` keep their conventional names; the
+rest carries the ``MLSHIP_`` prefix. CLI options override the environment.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PULL_REF = re.compile(r"^refs/pull/(\d+)/")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MLSHIP_", extra="ignore", frozen=True, validate_by_name=True
+    )
+
+    tracking_uri: str = Field(
+        default="http://127.0.0.1:5000", validation_alias="MLFLOW_TRACKING_URI"
+    )
+    model_name: str = Field(default="IrisClassifier", min_length=1, validation_alias="MODEL_NAME")
+    experiment_name: str = Field(default="mlship-iris", min_length=1)
+    seed: int = 42
+    test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
+    c: float = Field(default=1.0, gt=0.0, description="inverse regularisation strength")
+    max_iter: int = Field(default=200, gt=0)
+    # Total time spent waiting for an unreachable tracking server before giving up.
+    connect_timeout_seconds: float = Field(default=8.0, ge=0.0)
+    # Provenance, when the caller knows it (CI sets GITHUB_SHA, GITHUB_REF or PR_NUMBER).
+    git_sha: str | None = Field(
+        default=None, validation_alias=AliasChoices("GIT_SHA", "GITHUB_SHA")
+    )
+    pr: str | None = Field(default=None, validation_alias=AliasChoices("MLSHIP_PR", "PR_NUMBER"))
+    github_ref: str | None = Field(default=None, validation_alias="GITHUB_REF")
+
+    def pull_request(self) -> str | None:
+        """The pull request number, from ``pr`` or a ``refs/pull/N/...`` ref."""
+        if self.pr:
+            return self.pr
+        match = _PULL_REF.match(self.github_ref or "")
+        return match.group(1) if match else None

@@ -1,0 +1,103 @@
+"""Run the gate on a registered version: gather facts, decide, report, set ``challenger``."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.models import get_model_info
+from mlflow.tracking import MlflowClient
+
+from mlship.model.connection import connect
+from mlship.model.data import SMOKE_EXPECTED, smoke_frame
+from mlship.model.gate import CandidateFacts, GateReport, decide
+from mlship.model.registry_io import alias_version, get_version, latest_version
+from mlship.model.settings import Settings
+from mlship.model.thresholds import GatePolicy
+
+REPORT_JSON = "gate_report.json"
+REPORT_MARKDOWN = "gate_report.md"
+
+
+def _class_names(predicted: list[Any], class_names: list[str] | None) -> list[str]:
+    """Predicted labels as class names (labels are indices into ``class_names``)."""
+    names = []
+    for label in predicted:
+        if class_names is not None and isinstance(label, int) and 0 <= label < len(class_names):
+            names.append(class_names[label])
+        else:
+            names.append(str(label))
+    return names
+
+
+def gather_facts(
+    client: MlflowClient, model_name: str, version: ModelVersion, *, with_smoke: bool
+) -> CandidateFacts:
+    run_id = version.run_id or ""
+    metrics = dict(client.get_run(run_id).data.metrics) if run_id else {}
+    uri = f"models:/{model_name}/{version.version}"
+    # The MLmodel file alone answers the signature question: no model download for that.
+    info = get_model_info(uri)
+    schema = info.signature.inputs.to_dict() if info.signature is not None else None
+    facts = CandidateFacts(version.version, run_id, metrics, schema)
+    if not with_smoke:
+        return facts
+    class_names = (info.metadata or {}).get("class_names")
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+        predicted = [
+            item.item() if hasattr(item, "item") else item for item in model.predict(smoke_frame())
+        ]
+    except Exception as error:  # a model that cannot load or predict fails the smoke check
+        return replace(facts, smoke_error=f"{type(error).__name__}: {error}")
+    return replace(facts, smoke_predictions=_class_names(predicted, class_names))
+
+
+def write_report(report: GateReport, directory: Path) -> tuple[Path, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path = directory / REPORT_JSON
+    markdown_path = directory / REPORT_MARKDOWN
+    json_path.write_text(_pretty(report.to_dict()), encoding="utf-8")
+    markdown_path.write_text(report.to_markdown(), encoding="utf-8")
+    return json_path, markdown_path
+
+
+def _pretty(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def validate(
+    settings: Settings, policy: GatePolicy, version: str | None, report_dir: Path | None
+) -> GateReport:
+    """Gate ``version`` (latest when None); on pass point ``challenger`` at it."""
+    client = connect(settings)
+    name = settings.model_name
+    candidate_version = (
+        get_version(client, name, version) if version else latest_version(client, name)
+    )
+    candidate = gather_facts(client, name, candidate_version, with_smoke=True)
+    production_version = alias_version(client, name, "production")
+    production = (
+        gather_facts(client, name, production_version, with_smoke=False)
+        if production_version is not None
+        else None
+    )
+    report = decide(policy, name, candidate, production, list(SMOKE_EXPECTED))
+
+    with tempfile.TemporaryDirectory(prefix="mlship-gate-") as scratch:
+        paths = write_report(report, report_dir or Path(scratch))
+        if candidate.run_id:
+            for path in paths:
+                client.log_artifact(candidate.run_id, str(path), artifact_path="gate")
+            client.set_tag(candidate.run_id, "gate", "passed" if report.passed else "failed")
+    status = "passed" if report.passed else "failed"
+    client.set_model_version_tag(name, candidate.version, "gate", status)
+    client.set_model_version_tag(name, candidate.version, "gate_report", report.compact_json())
+    if report.passed:
+        client.set_registered_model_alias(name, "challenger", candidate.version)
+    return report

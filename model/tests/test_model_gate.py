@@ -1,0 +1,148 @@
+"""The gate's decision on synthetic candidates: every check can pass and can fail."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from mlship.model.gate import CandidateFacts, decide
+from mlship.model.thresholds import GatePolicy, MetricRule, load_thresholds
+
+pytestmark = pytest.mark.unit
+
+SCHEMA: list[dict[str, Any]] = [
+    {"type": "double", "name": name, "required": True}
+    for name in ("sepal_length", "sepal_width", "petal_length", "petal_width")
+]
+EXPECTED = ["setosa", "versicolor", "virginica"]
+GOOD = {"accuracy": 0.95, "f1_macro": 0.95, "log_loss": 0.15}
+POLICY = GatePolicy(
+    metric=[
+        MetricRule(name="accuracy", direction="min", bound=0.9, tolerance=0.02),
+        MetricRule(name="log_loss", direction="max", bound=0.4, tolerance=0.05),
+    ],
+    source="test",
+)
+
+
+def facts(
+    version: str = "2",
+    metrics: dict[str, float] | None = None,
+    schema: list[dict[str, Any]] | None = SCHEMA,
+    smoke: list[str] | None = EXPECTED,
+    smoke_error: str | None = None,
+) -> CandidateFacts:
+    return CandidateFacts(
+        version,
+        f"run{version}",
+        dict(GOOD if metrics is None else metrics),
+        schema,
+        smoke,
+        smoke_error,
+    )
+
+
+def failing(candidate: CandidateFacts, production: CandidateFacts | None = None) -> list[str]:
+    report = decide(POLICY, "M", candidate, production, EXPECTED)
+    return [check.name for check in report.failing]
+
+
+def test_first_version_gets_absolute_checks_and_smoke_only() -> None:
+    report = decide(POLICY, "M", facts(), None, EXPECTED)
+    assert report.passed
+    assert [check.name for check in report.checks] == [
+        "threshold:accuracy",
+        "threshold:log_loss",
+        "smoke",
+    ]
+    assert report.production_version is None
+
+
+def test_against_production_every_kind_of_check_runs() -> None:
+    report = decide(POLICY, "M", facts(), facts("1"), EXPECTED)
+    assert report.passed
+    assert {check.kind for check in report.checks} == {
+        "threshold",
+        "regression",
+        "signature",
+        "smoke",
+    }
+    assert report.production_version == "1"
+
+
+@pytest.mark.parametrize(
+    ("metrics", "expected"),
+    [
+        ({**GOOD, "accuracy": 0.85}, ["threshold:accuracy"]),
+        ({**GOOD, "log_loss": 0.45}, ["threshold:log_loss"]),
+        ({"log_loss": 0.1}, ["threshold:accuracy"]),
+        ({**GOOD, "accuracy": float("nan")}, ["threshold:accuracy"]),
+    ],
+)
+def test_absolute_thresholds_in_both_directions(
+    metrics: dict[str, float], expected: list[str]
+) -> None:
+    assert failing(facts(metrics=metrics)) == expected
+
+
+def test_bounds_are_inclusive() -> None:
+    assert failing(facts(metrics={"accuracy": 0.9, "log_loss": 0.4})) == []
+
+
+def test_regression_beyond_tolerance_fails_even_above_the_bound() -> None:
+    production = facts("1", metrics={"accuracy": 0.99, "log_loss": 0.05})
+    within = facts(metrics={"accuracy": 0.975, "log_loss": 0.09})
+    worse = facts(metrics={"accuracy": 0.95, "log_loss": 0.2})
+    assert failing(within, production) == []
+    assert failing(worse, production) == ["regression:accuracy", "regression:log_loss"]
+
+
+def test_better_than_production_passes() -> None:
+    production = facts("1", metrics={"accuracy": 0.91, "log_loss": 0.3})
+    assert failing(facts(), production) == []
+
+
+def test_production_without_a_metric_is_not_compared() -> None:
+    production = facts("1", metrics={"accuracy": 0.95})
+    report = decide(POLICY, "M", facts(), production, EXPECTED)
+    check = next(c for c in report.checks if c.name == "regression:log_loss")
+    assert check.passed
+    assert "not compared" in check.detail
+
+
+def test_signature_must_match_production() -> None:
+    narrower = SCHEMA[:3]
+    retyped = [{**SCHEMA[0], "type": "long"}, *SCHEMA[1:]]
+    assert failing(facts(schema=narrower), facts("1")) == ["signature"]
+    assert failing(facts(schema=retyped), facts("1")) == ["signature"]
+    assert failing(facts(schema=None), facts("1")) == ["signature"]
+
+
+def test_smoke_sample_must_be_classified_correctly() -> None:
+    assert failing(facts(smoke=["setosa", "virginica", "virginica"])) == ["smoke"]
+    assert failing(facts(smoke=["setosa"])) == ["smoke"]
+    assert failing(facts(smoke=None, smoke_error="cannot load")) == ["smoke"]
+    report = decide(POLICY, "M", facts(smoke=None, smoke_error="boom"), None, EXPECTED)
+    assert "boom" in report.failing[0].detail
+
+
+def test_reports_render_every_check() -> None:
+    production = facts("1", metrics={"accuracy": 0.99, "log_loss": 0.05})
+    report = decide(POLICY, "M", facts(metrics={**GOOD, "accuracy": 0.85}), production, EXPECTED)
+    document = report.to_dict()
+    assert document["passed"] is False
+    assert document["production_version"] == "1"
+    assert json.loads(report.compact_json()) == document
+    assert "\n" not in report.compact_json()
+    markdown = report.to_markdown()
+    assert "Gate FAILED" in markdown
+    for check in report.checks:
+        assert f"| {check.name} |" in markdown
+
+
+def test_packaged_policy_passes_the_default_model_metrics() -> None:
+    policy = load_thresholds(None)
+    report = decide(policy, "M", facts(metrics={**GOOD, "f1_macro": 0.93}), None, EXPECTED)
+    assert report.passed, report.failing

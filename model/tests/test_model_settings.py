@@ -1,0 +1,62 @@
+"""Settings come from the environment under their documented names."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from mlship.model.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+
+def test_conventional_and_prefixed_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking:5000")
+    monkeypatch.setenv("MODEL_NAME", "Other")
+    monkeypatch.setenv("MLSHIP_SEED", "7")
+    monkeypatch.setenv("MLSHIP_C", "0.5")
+    settings = Settings()
+    assert (settings.tracking_uri, settings.model_name, settings.seed, settings.c) == (
+        "http://tracking:5000",
+        "Other",
+        7,
+        0.5,
+    )
+
+
+def test_explicit_values_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_NAME", "FromEnv")
+    assert Settings(model_name="Explicit").model_name == "Explicit"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"PR_NUMBER": "17"}, "17"),
+        ({"GITHUB_REF": "refs/pull/42/merge"}, "42"),
+        ({"GITHUB_REF": "refs/heads/main"}, None),
+        ({}, None),
+    ],
+)
+def test_pull_request(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str | None
+) -> None:
+    for name in ("PR_NUMBER", "MLSHIP_PR", "GITHUB_REF"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert Settings().pull_request() == expected
+
+
+def test_git_sha_from_github(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GIT_SHA", raising=False)
+    monkeypatch.setenv("GITHUB_SHA", "f" * 40)
+    assert Settings().git_sha == "f" * 40
+
+
+@pytest.mark.parametrize(
+    "field", [{"test_size": 1.5}, {"c": 0}, {"max_iter": 0}, {"model_name": ""}]
+)
+def test_out_of_range_values_are_rejected(field: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        Settings(**field)  # type: ignore[arg-type]

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Shrink the API's virtualenv before it is copied into the final stage:
+# - the installer (pip, setuptools) and the test suites wheels ship are not run in production;
+# - third-party modules keep only their bytecode: `compileall -b` writes each module's .pyc
+#   beside its source, then the sources and __pycache__ copies go (imports stay precompiled,
+#   the files are not duplicated). The service's own package keeps its sources.
+set -eu
+venv="$1"
+"$venv/bin/pip" uninstall --yes --quiet pip setuptools
+site="$(find "$venv/lib" -maxdepth 2 -type d -name site-packages)"
+find "$site" -depth -type d -name tests -exec rm -rf {} +
+find "$site" -type f \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' \) -delete
+find "$site" -type d -name __pycache__ ! -path "$site/mlship/*" -prune -exec rm -rf {} +
+"$venv/bin/python" -m compileall -q -b -j 0 -x "^$site/mlship/" "$site" >/dev/null
+find "$site" -type f -name '*.py' ! -path "$site/mlship/*" -exec sh -c '
+  for source; do
+    if [ -f "${source}c" ]; then rm "$source"; fi
+  done' sh {} +

@@ -1,0 +1,154 @@
+"""The images under platform/: lint-clean, non-root, health-checked, and each one
+doing its job when started the way CI and the compose files start it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.containers.docker_engine import REPOSITORY_ROOT, ProjectImages, base_image
+from tests.support.components import missing, venv_bin
+
+pytestmark = pytest.mark.docker
+
+DOCKERFILES = sorted(REPOSITORY_ROOT.glob("platform/*/Dockerfile"))
+SCRIPTS = sorted(REPOSITORY_ROOT.glob("platform/*/*.sh"))
+# Present in the training or tracking-server stack, never needed to serve.
+NOT_IN_API_IMAGE = (
+    "flask",
+    "sqlalchemy",
+    "alembic",
+    "gunicorn",
+    "pandas",
+    "matplotlib",
+    "psycopg2",
+    "mlship.model",
+    "pip",
+)
+
+
+def run_in(image: str, *command: str, entrypoint: str | None = None) -> tuple[int, str]:
+    arguments = ["docker", "run", "--rm"]
+    if entrypoint is not None:
+        arguments += ["--entrypoint", entrypoint]
+    result = subprocess.run(
+        [*arguments, image, *command], capture_output=True, text=True, timeout=300, check=False
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_every_image_has_a_dockerfile() -> None:
+    assert {path.parent.name for path in DOCKERFILES} == {"api", "mlflow", "trainer"}
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.parent.name)
+def test_dockerfile_is_hadolint_clean_and_classic_builder_safe(dockerfile: Path) -> None:
+    result = subprocess.run(
+        [venv_bin("hadolint"), "--failure-threshold", "info", str(dockerfile)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = dockerfile.read_text()
+    assert "--mount" not in text, "the classic builder has no RUN --mount"
+    assert "<<" not in text, "the classic builder has no heredocs"
+    assert "ARG PYTHON_IMAGE" in text.split("FROM", 1)[0]
+
+
+def test_entrypoint_scripts_pass_shellcheck() -> None:
+    if shutil.which("shellcheck") is None:
+        missing("shellcheck", "apt-get install shellcheck")
+    result = subprocess.run(
+        ["shellcheck", *map(str, SCRIPTS)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_images_run_as_non_root_with_health_checks(
+    images: ProjectImages, docker_engine: Any
+) -> None:
+    for name, tag in (("api", images.api), ("mlflow", images.mlflow), ("trainer", images.trainer)):
+        config = docker_engine.images.get(tag).attrs["Config"]
+        assert config["User"] not in ("", "0", "root", "0:0"), name
+        if name != "trainer":  # a one-shot CLI has no probe
+            assert config["Healthcheck"]["Test"][0] == "CMD", name
+    code, output = run_in(images.api, "id", "-u", entrypoint="")
+    assert (code, output.strip()) != (0, "0")
+
+
+def test_api_image_carries_only_the_serving_dependencies(
+    images: ProjectImages, docker_engine: Any
+) -> None:
+    probe = (
+        "import importlib.util as u, json, shutil; "
+        f"print(json.dumps([[m for m in {list(NOT_IN_API_IMAGE)!r} if u.find_spec(m)], "
+        "[m for m in ['mlship.api', 'sklearn', 'mlflow'] if u.find_spec(m)], "
+        "[t for t in ['gcc', 'cc', 'make'] if shutil.which(t)]]))"
+    )
+    code, output = run_in(images.api, "-c", probe, entrypoint="python")
+    assert code == 0, output
+    unwanted, wanted, tools = json.loads(output.strip().splitlines()[-1])
+    assert unwanted == []
+    assert wanted == ["mlship.api", "sklearn", "mlflow"]
+    assert tools == []
+    size = docker_engine.images.get(images.api).attrs["Size"]
+    base = docker_engine.images.get(base_image("PYTHON_IMAGE")).attrs["Size"]
+    print(f"\nAPI image {size / 1e6:.0f} MB ({(size - base) / 1e6:.0f} MB above its base)")
+
+
+def test_api_image_rejects_bad_settings_without_a_traceback(images: ProjectImages) -> None:
+    result = subprocess.run(
+        ["docker", "run", "--rm", "-e", "API_WORKERS=0", images.api],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "workers" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_trainer_image_runs_the_mlship_cli(images: ProjectImages) -> None:
+    code, output = run_in(images.trainer, "--help")
+    assert code == 0, output
+    for command in ("train", "validate", "promote", "rollback"):
+        assert command in output
+    code, output = run_in(images.trainer, "promote", "--version", "latest")
+    assert code == 2
+    assert "positive integer" in output
+    assert "Traceback" not in output
+
+
+def test_mlflow_image_serves_with_environment_alone(
+    images: ProjectImages, docker_engine: Any
+) -> None:
+    # Started as a CI service container is: no command, no arguments, defaults only.
+    container = docker_engine.containers.run(
+        images.mlflow, detach=True, ports={"5000/tcp": ("127.0.0.1", None)}
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            container.reload()
+            health = container.attrs["State"].get("Health", {}).get("Status")
+            if health == "healthy" or container.status == "exited":
+                break
+            time.sleep(1)
+        assert health == "healthy", container.logs(tail=40).decode(errors="replace")
+        port = container.attrs["NetworkSettings"]["Ports"]["5000/tcp"][0]["HostPort"]
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/health").text == "OK"
+        assert "mlflow_" in httpx.get(f"{base}/metrics").text
+        user = container.exec_run(["id", "-u"]).output.decode().strip()
+        assert user != "0"
+    finally:
+        container.remove(force=True)
