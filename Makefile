@@ -86,10 +86,13 @@ status: $(INSTALLED) ## Aliases, versions, key metrics and gate results of MODEL
 model-predict: $(INSTALLED) ## Predict FEATURES (default 5.1,3.5,1.4,0.2) with the production model
 	$(MLSHIP_CLI) predict --features $(FEATURES)
 
-demo: $(INSTALLED) ## Start MLflow, train, gate, promote and predict (embedded default, re-runnable)
+demo: $(INSTALLED) ## Embedded MLflow, train, gate, promote, predict, then serve the API and call it
 	@$(LIFECYCLE_ENV) platform/scripts/demo.sh
+	@printf '\n\033[1m==> 6/7 start the inference API on models:/$(MODEL_NAME)@production\033[0m\n'
+	@$(MAKE) --no-print-directory api-run
+	@$(LIFECYCLE_ENV) API_PORT=$(API_PORT) platform/scripts/demo.sh call-api
 
-demo-stop: ## Stop what make demo started
+demo-stop: api-stop ## Stop what make demo started (the API and the embedded MLflow server)
 	@$(LIFECYCLE_ENV) platform/scripts/demo.sh stop
 
 down: demo-stop stack-down ## Stop everything started locally
@@ -103,7 +106,7 @@ API_PID := .mlship/api.pid
 API_LOG := .mlship/api.log
 API_ENV = API_PORT=$(API_PORT) API_MODEL_URI=$(API_MODEL_URI) MLFLOW_TRACKING_URI=$(MLFLOW_TRACKING_URI)
 
-.PHONY: serve api-run api-stop bench
+.PHONY: serve api-run api-stop bench fuzz
 serve: $(INSTALLED) ## Run the inference API in the foreground (API_PORT, API_MODEL_URI, API_KEYS, ...)
 	$(API_ENV) $(BIN)/mlship-api
 
@@ -122,6 +125,11 @@ api-stop: ## Stop the background API started by api-run
 
 bench: $(INSTALLED) ## Benchmark the API vs mlflow models serve vs a bare ASGI floor (bench/results.json)
 	$(BIN)/python -m tests.bench.run
+
+FUZZ_EXAMPLES ?= 100
+FUZZ_SECONDS ?= 240
+fuzz: $(INSTALLED) ## Fuzz a real API process with Schemathesis (>= 1,000 requests; report in .mlship/fuzz)
+	$(BIN)/python -m tests.fuzz.run --out .mlship/fuzz --max-examples $(FUZZ_EXAMPLES) --max-seconds $(FUZZ_SECONDS)
 
 # ---------------------------------------------------------------- observability
 PROMTOOL ?= promtool
@@ -165,13 +173,13 @@ COMPOSE := PYTHON_IMAGE=$(PYTHON_IMAGE) API_IMAGE=$(API_IMAGE) MLFLOW_IMAGE=$(ML
 
 images: image-api-base image-mlflow image-trainer ## Build the API (no model), MLflow and trainer images
 
-image-api-base:
+image-api-base: ## Build API_IMAGE without a model (serves API_MODEL_URI from a registry)
 	$(DOCKER_BUILD) -f platform/api/Dockerfile -t $(API_IMAGE) .
 
-image-mlflow:
+image-mlflow: ## Build MLFLOW_IMAGE, the tracking server configured by environment
 	$(DOCKER_BUILD) -f platform/mlflow/Dockerfile -t $(MLFLOW_IMAGE) .
 
-image-trainer:
+image-trainer: ## Build TRAINER_IMAGE, the mlship CLI (train, gate, promote)
 	$(DOCKER_BUILD) -f platform/trainer/Dockerfile -t $(TRAINER_IMAGE) .
 
 # --network host: the build step reaches a tracking server on this machine's loopback.
@@ -334,6 +342,25 @@ ci-push-image: ## Push IMAGE and, under the same name, each tag in EXTRA_TAGS
 
 ci-need-registry: ## Fail unless MLFLOW_TRACKING_URI names a persistent registry
 	@test -n "$$MLFLOW_TRACKING_URI" || { echo "ci-need-registry: no persistent registry: set the repository secret MLFLOW_TRACKING_URI" >&2; exit 2; }
+
+# ---------------------------------------------------------------- load and faults
+# Locust against an API started for the run (local model directory, loopback only).
+LOADTEST_SECONDS ?= 30
+LOADTEST_USERS ?= 20
+LOADTEST_SPAWN_RATE ?= 10
+LOADTEST_WORKERS ?= 1
+SOAK_SECONDS ?= 300
+LOAD_ARGS = --users $(LOADTEST_USERS) --spawn-rate $(LOADTEST_SPAWN_RATE) --workers $(LOADTEST_WORKERS)
+
+.PHONY: loadtest soak test-faults
+loadtest: $(INSTALLED) ## Locust headless for LOADTEST_SECONDS (reports in bench/load/)
+	$(BIN)/python -m tests.load.run loadtest --seconds $(LOADTEST_SECONDS) $(LOAD_ARGS)
+
+soak: $(INSTALLED) ## Soak at 80 % of the measured maximum for SOAK_SECONDS: 0 errors, RSS growth < 10 %
+	$(BIN)/python -m tests.load.run soak --seconds $(SOAK_SECONDS) $(LOAD_ARGS)
+
+test-faults: $(INSTALLED) ## Fault drills: PostgreSQL restart, broken artifact, API worker killed
+	$(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)
 
 # ---------------------------------------------------------------- kubernetes
 K8S_OVERLAYS := dev prod

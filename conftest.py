@@ -6,14 +6,39 @@ server can serve them all without interference.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from mlflow.tracking._model_registry import utils as registry_uri_state
+from mlflow.tracking._tracking_service import utils as tracking_uri_state
 
 from tests.support.mlflow_server import MlflowServer, new_mlflow_server
 from tests.support.postgres import PostgresServer, postgres_server
+
+MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@pytest.fixture(autouse=True)
+def isolated_mlflow_uris(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Undo what a test did to MLflow's process-wide tracking and registry URIs.
+
+    ``mlflow.set_tracking_uri``/``set_registry_uri`` change module state, and the
+    latter also exports ``MLFLOW_REGISTRY_URI`` into ``os.environ``: left alone, one
+    test's server would become the registry of every later client in the session (and
+    of every subprocess, act's workflow steps included).
+    """
+    monkeypatch.setattr(tracking_uri_state, "_tracking_uri", tracking_uri_state._tracking_uri)
+    monkeypatch.setattr(registry_uri_state, "_registry_uri", registry_uri_state._registry_uri)
+    saved = {name: os.environ.get(name) for name in MLFLOW_URI_VARIABLES}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

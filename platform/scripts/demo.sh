@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole model lifecycle on a bare machine, against the embedded tracking server:
 # start MLflow, train, gate, promote, predict. Safe to re-run: every run registers
-# a new version and gates it against the current production one.
+# a new version and gates it against the current production one. `make demo` then
+# starts the API (make api-run) and calls it (demo.sh call-api).
 #
-#   demo.sh          run the demo
-#   demo.sh stop     stop what the demo started
+#   demo.sh          run the lifecycle part of the demo
+#   demo.sh call-api POST the seed example to the running API and print the URLs
+#   demo.sh stop     stop the tracking server the demo started
 #
 # Environment (the Makefile passes these): VENV_BIN, MLFLOW_PORT,
 # MLFLOW_TRACKING_URI, MODEL_NAME, MLSHIP_STATE_DIR.
@@ -26,19 +28,38 @@ if [[ "${1:-}" == "stop" ]]; then
   exit 0
 fi
 
-step "1/5 start the embedded MLflow tracking server"
+if [[ "${1:-}" == "call-api" ]]; then
+  api="http://127.0.0.1:${API_PORT:-8000}"
+  step "7/7 POST $api/predict with the seed example"
+  # The first configured key, if the user set any (the demo itself configures none).
+  "$bin/python" - "$api" "$(keys="${API_KEYS:-}"; echo "${keys%%,*}")" <<'PY'
+import json
+import sys
+import urllib.request
+
+api, key = sys.argv[1], sys.argv[2]
+headers = {"Content-Type": "application/json", **({"X-API-Key": key} if key else {})}
+body = json.dumps({"features": [5.1, 3.5, 1.4, 0.2]}).encode()
+request = urllib.request.Request(f"{api}/predict", data=body, headers=headers)
+with urllib.request.urlopen(request, timeout=10) as response:
+    print(json.dumps(json.load(response), indent=2))
+PY
+  printf '\nAPI docs:   %s/docs\nmetrics:    %s/metrics\nMLflow UI:  %s\n' "$api" "$api" "$MLFLOW_TRACKING_URI"
+  printf '\nBoth services keep running: stop them with make down\n'
+  exit 0
+fi
+
+step "1/7 start the embedded MLflow tracking server"
 platform/scripts/mlflow-server.sh start
 
-step "2/5 train and register a new version of $MODEL_NAME"
+step "2/7 train and register a new version of $MODEL_NAME"
 "$bin/mlship" train
 
-step "3/5 gate the new version (thresholds, production comparison, signature, smoke sample)"
+step "3/7 gate the new version (thresholds, production comparison, signature, smoke sample)"
 "$bin/mlship" validate --report-dir "$state/reports"
 
-step "4/5 promote the challenger: previous <- production, production <- challenger"
+step "4/7 promote the challenger: previous <- production, production <- challenger"
 "$bin/mlship" promote
 
-step "5/5 load models:/$MODEL_NAME@production and predict the seed example"
+step "5/7 load models:/$MODEL_NAME@production and predict the seed example"
 "$bin/mlship" predict --features 5.1,3.5,1.4,0.2
-
-printf '\nMLflow UI: %s   registry status: make status   stop: make demo-stop\n' "$MLFLOW_TRACKING_URI"

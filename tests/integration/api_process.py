@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support import processes
 from tests.support.components import free_port, venv_bin, wait_until
 
 SCRUBBED = ("API_", "MLFLOW_TRACKING_URI", "PROMETHEUS_MULTIPROC_DIR")
@@ -40,15 +40,7 @@ class ApiProcess:
     def start(self) -> ApiProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED)}
         env.update({"API_HOST": "127.0.0.1", "API_PORT": str(self.port), **self.settings})
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [venv_bin("mlship-api")],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.process = processes.spawn([venv_bin("mlship-api")], self.log, env=env)
         self.wait_for("/health/live", 200, timeout=120)
         return self
 
@@ -62,14 +54,7 @@ class ApiProcess:
         wait_until(answers, timeout=timeout, what=f"{path} -> {status}", log=self.log)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        processes.stop(self.process, timeout=30)
 
 
 @contextmanager

@@ -7,7 +7,6 @@ signature), promotion refusals and what training writes to the registry.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -35,13 +34,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture
 def settings(
     mlflow_server: MlflowServer, model_name: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Settings]:
+) -> Settings:
     # The CLI bounds MLflow's HTTP retries through the environment; keep that local to the test.
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     monkeypatch.setenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    previous_uri = mlflow.get_tracking_uri()
-    yield Settings(
+    # The code under test sets MLflow's process-wide URIs; the root conftest's autouse
+    # fixture puts them back after each test.
+    return Settings(
         tracking_uri=mlflow_server.uri,
         model_name=model_name,
         experiment_name=f"exp-{model_name}",
@@ -49,7 +49,6 @@ def settings(
         pr="99",
         connect_timeout_seconds=5,
     )
-    mlflow.set_tracking_uri(previous_uri)
 
 
 def aliases(settings: Settings) -> dict[str, str]:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import shutil
-import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 import httpx
 import yaml
 
+from tests.support import processes
 from tests.support.components import free_port, missing, wait_until
 
 COMMITTED_CONFIG = (
@@ -78,10 +77,7 @@ class PrometheusServer:
             f"--web.listen-address=127.0.0.1:{self.port}",
             "--log.level=warn",
         ]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        self.process = processes.spawn(command, self.log)
         wait_until(self._ready, timeout=60, what=f"prometheus on {self.url}", log=self.log)
         return self
 
@@ -101,14 +97,7 @@ class PrometheusServer:
         return result
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        processes.stop(self.process)
 
 
 def finite_values(result: list[dict[str, Any]]) -> list[float]:

@@ -12,6 +12,7 @@ Grafana's macros and variables substituted, goes through its HTTP API.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import uuid
@@ -87,6 +88,30 @@ def _drive_traffic(serving: ApiProcess, broken: ApiProcess) -> None:
             assert client.post("/predict", json={"features": row}).status_code == 503
 
 
+def _scraped_after(prometheus: PrometheusServer, moment: float) -> bool:
+    scrapes = prometheus.instant('timestamp(up{job="mlship-api"})')
+    return len(scrapes) == 2 and min(float(series["value"][1]) for series in scrapes) > moment
+
+
+def _drive_observed_traffic(
+    prometheus: PrometheusServer, serving: ApiProcess, broken: ApiProcess
+) -> None:
+    """Traffic that every scraped series sees move, however slow the machine is.
+
+    rate() ignores the jump of a series from absent to its first value, so a series
+    whose whole traffic fell between two scrapes would read as zero: send the traffic
+    twice, with a scrape of both API targets in between.
+    """
+    for _ in range(2):
+        _drive_traffic(serving, broken)
+        moment = time.time()
+        wait_until(
+            functools.partial(_scraped_after, prometheus, moment),
+            timeout=60,
+            what="a scrape after traffic",
+        )
+
+
 def _reload(serving: ApiProcess, client: MlflowClient, name: str, version: str) -> str:
     """Move the alias and ask for a reload; "unchanged" when the poller was first."""
     client.set_registered_model_alias(name, "production", version)
@@ -145,10 +170,10 @@ def stack(mlflow_server: MlflowServer, tmp_path_factory: pytest.TempPathFactory)
         serving.wait_for("/health/ready", 200, timeout=120)
         assert _served_version(serving) == first
 
-        _drive_traffic(serving, broken)
+        _drive_observed_traffic(prometheus, serving, broken)
         assert _reload(serving, registry, name, second) in {"loaded", "unchanged"}
         assert _served_version(serving) == second
-        _drive_traffic(serving, broken)
+        _drive_observed_traffic(prometheus, serving, broken)
         assert _reload(serving, registry, name, broken_version) == "failed"
         assert _served_version(serving) == second
         traffic_done = time.time()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support import processes
 from tests.support.components import free_port, venv_bin, wait_until
 from tests.support.postgres import PostgresServer
 
@@ -55,27 +55,12 @@ class MlflowServer:
             "--expose-prometheus",
             str(self.workdir / "prometheus"),
         ]
-        with self.log.open("ab") as log:
-            # A process group of its own so stop() ends the server and its workers, nothing else.
-            self.process = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=server_environment(),
-            )
+        self.process = processes.spawn(command, self.log, env=server_environment())
         wait_until(self._healthy, timeout=120, what=f"mlflow server on {self.uri}", log=self.log)
         return self
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        processes.stop(self.process)
 
 
 def server_environment() -> dict[str, str]:

@@ -119,34 +119,32 @@ def register_model(
     When ``alias`` is given it is moved to the new version.
     """
     pipeline, metadata = train(degrade=degrade)
-    previous_uri = mlflow.get_tracking_uri()
+    # MLflow's fluent API (start_run, log_model) reads the process-wide tracking URI.
+    # It stays set: restoring get_tracking_uri()'s answer would install the default
+    # (a SQLite file in the working directory); the root conftest's autouse fixture
+    # resets it after each test instead.
     mlflow.set_tracking_uri(tracking_uri)
-    try:
-        client = mlflow.MlflowClient(tracking_uri)
-        experiment = client.get_experiment_by_name(EXPERIMENT)
-        experiment_id = (
-            experiment.experiment_id
-            if experiment is not None
-            else client.create_experiment(EXPERIMENT)
+    client = mlflow.MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    experiment_id = (
+        experiment.experiment_id if experiment is not None else client.create_experiment(EXPERIMENT)
+    )
+    with mlflow.start_run(experiment_id=experiment_id), warnings.catch_warnings():
+        # MLflow predicts on the (named) input example; the pipeline was fitted on arrays.
+        warnings.filterwarnings("ignore", message="X has feature names")
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            signature=signature(),
+            input_example=_example(),
+            metadata=metadata,
+            registered_model_name=name,
+            # cloudpickle loads fast; explicit requirements skip MLflow's slow inference.
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+            pip_requirements=_requirements(),
         )
-        with mlflow.start_run(experiment_id=experiment_id), warnings.catch_warnings():
-            # MLflow predicts on the (named) input example; the pipeline was fitted on arrays.
-            warnings.filterwarnings("ignore", message="X has feature names")
-            info = mlflow.sklearn.log_model(
-                pipeline,
-                name="model",
-                signature=signature(),
-                input_example=_example(),
-                metadata=metadata,
-                registered_model_name=name,
-                # cloudpickle loads fast; explicit requirements skip MLflow's slow inference.
-                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-                pip_requirements=_requirements(),
-            )
-        version = str(info.registered_model_version)
-        client.set_model_version_tag(name, version, "gate", "failed" if degrade else "passed")
-        if alias is not None:
-            client.set_registered_model_alias(name, alias, version)
-        return version
-    finally:
-        mlflow.set_tracking_uri(previous_uri)
+    version = str(info.registered_model_version)
+    client.set_model_version_tag(name, version, "gate", "failed" if degrade else "passed")
+    if alias is not None:
+        client.set_registered_model_alias(name, alias, version)
+    return version

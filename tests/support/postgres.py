@@ -117,7 +117,19 @@ class ThrowawayCluster:
     def restart(self) -> None:
         subprocess.run(
             _as_postgres_user(
-                [_pg_bin("pg_ctl"), "restart", "-w", "-m", "fast", "-D", str(self.data)]
+                # -l as in start(): without it the new server inherits the captured pipe
+                # and this call never returns.
+                [
+                    _pg_bin("pg_ctl"),
+                    "restart",
+                    "-w",
+                    "-m",
+                    "fast",
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.root / "log"),
+                ]
             ),
             check=True,
             capture_output=True,

@@ -68,7 +68,7 @@ def test_pull_request_trains_a_challenger_that_passed_the_gate(
     sha = commit_all(repo.path, "pull request: train only")
     event = tmp_path / "pull_request.json"
     event.write_text(json.dumps({"pull_request": {"number": 42, "base": {"ref": "main"}}}))
-    client = MlflowClient(tracking_uri=ci_services.tracking_uri)
+    client = MlflowClient(ci_services.tracking_uri, registry_uri=ci_services.tracking_uri)
     before = _versions(client)
 
     run = _act(Repo(repo.path, sha), "act-pr", ci_services, tmp_path / "act.log", "-e", str(event))
@@ -111,7 +111,7 @@ def test_pull_request_fails_when_the_gate_fails_and_no_alias_moves(
     keep_only_jobs(repo.path / ".github/workflows/pr.yml", {"train"})
     _unreachable(repo.path / "model/src/mlship/model/gate.toml")
     sha = commit_all(repo.path, "pull request: unreachable thresholds")
-    client = MlflowClient(tracking_uri=ci_services.tracking_uri)
+    client = MlflowClient(ci_services.tracking_uri, registry_uri=ci_services.tracking_uri)
     aliases_before, versions_before = _aliases(client), _versions(client)
 
     run = _act(Repo(repo.path, sha), "act-pr", ci_services, tmp_path / "act.log")
@@ -137,7 +137,7 @@ def test_push_to_main_promotes_builds_and_smoke_tests_the_image(
     tmp_path: Path,
 ) -> None:
     repo = new_repo("main")
-    client = MlflowClient(tracking_uri=ci_services.tracking_uri)
+    client = MlflowClient(ci_services.tracking_uri, registry_uri=ci_services.tracking_uri)
     production_before = _aliases(client).get("production")
     versions_before = _versions(client)
     namespace = f"mlship-act-{uuid.uuid4().hex[:8]}"
@@ -188,7 +188,7 @@ def test_manual_rollback_swaps_production_and_previous(
     new_repo: Callable[[str], Repo], ci_services: CiServices, tmp_path: Path
 ) -> None:
     """rollback.yml against a persistent registry (the secret, here the CI services)."""
-    client = MlflowClient(tracking_uri=ci_services.tracking_uri)
+    client = MlflowClient(ci_services.tracking_uri, registry_uri=ci_services.tracking_uri)
     name = f"Rollback_{uuid.uuid4().hex[:8]}"
     client.create_registered_model(name)
     experiment = client.create_experiment(name)

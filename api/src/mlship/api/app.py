@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from mlship.api.auth import KeyChecker
 from mlship.api.docs import install_docs
@@ -17,6 +19,7 @@ from mlship.api.metrics import Metrics
 from mlship.api.middleware import ObservabilityMiddleware
 from mlship.api.responses import ApiError, api_error_handler
 from mlship.api.routes import build_router
+from mlship.api.security import RateLimiter, SecurityHeadersMiddleware
 from mlship.api.service import Service
 from mlship.api.settings import Settings
 from mlship.api.source import source_for
@@ -43,7 +46,11 @@ def create_app(settings: Settings) -> FastAPI:
     metrics = Metrics(multiprocess_dir=str(multiprocess_dir) if multiprocess_dir else None)
     source = source_for(settings.model_uri, settings.tracking_uri)
     manager = ModelManager(source, metrics, settings.reload_interval_seconds)
-    service = Service(settings, metrics, manager, KeyChecker(settings.api_keys()))
+    keys = KeyChecker(
+        settings.api_keys(), settings.file_keys_loader(), settings.keys_refresh_seconds
+    )
+    limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    service = Service(settings, metrics, manager, keys, limiter)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
             extra={"model_uri": settings.model_uri, "tracking_uri": settings.tracking_uri},
         )
         manager.start()
+        await manager.wait_for_first_check(settings.startup_load_timeout_seconds)
         try:
             yield
         finally:
@@ -83,7 +91,23 @@ def create_app(settings: Settings) -> FastAPI:
             inner, metrics=metrics, access_log=settings.access_log
         )
     )
+    if settings.cors_allow_origins:
+        origins = list(settings.cors_allow_origins)
+        app.wrap(lambda inner: cors(inner, origins))
+    app.wrap(SecurityHeadersMiddleware)
     return app
+
+
+def cors(app: ASGIApp, origins: list[str]) -> ASGIApp:
+    """CORS for the configured origins only; API keys travel in headers, never cookies."""
+    return CORSMiddleware(
+        app,
+        allow_origins=origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type", "X-API-Key", "Authorization", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+        max_age=600,
+    )
 
 
 def app_from_environment() -> FastAPI:

@@ -58,6 +58,7 @@ class ModelManager:
         self.waiting_reason: str | None = "the first registry check has not finished"
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._first_check_done = asyncio.Event()
 
     def _reached(self, error: str | None) -> None:
         now = datetime.now(UTC)
@@ -150,6 +151,7 @@ class ModelManager:
             except Exception:
                 logger.exception("model refresh failed unexpectedly")
                 outcome = "error"
+            self._first_check_done.set()
             if outcome in {"loaded", "unchanged"} and not self.source.uses_registry:
                 return  # a local directory does not change
             await asyncio.sleep(self.interval)
@@ -158,6 +160,17 @@ class ModelManager:
         if not self.source.uses_registry:
             self.metrics.registry_reachable.set(1)
         self._task = asyncio.create_task(self._poll(), name="mlship-model-poller")
+
+    async def wait_for_first_check(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until the first check has loaded a model or found none.
+
+        Start-up waits for it so that a worker uvicorn starts, or restarts after a crash,
+        takes connections only once it can serve: its siblings share the listening socket
+        and are serving already. A registry that is slow or down bounds the wait, and the
+        worker then starts live but not ready, as it does when there is no model yet.
+        """
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._first_check_done.wait(), timeout)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
-from mlship.api.responses import ApiError, json_response, read_json_body
+from mlship.api.responses import ApiError, error_responses, json_response, read_json_body
 from mlship.api.service import Service
 from mlship.api.validation import InputError, TooManyRowsError, decode, parse_batch, parse_single
 
@@ -30,14 +30,7 @@ BATCH_SCHEMA = {
     "properties": {"instances": {"type": "array", "items": ROW, "minItems": 1}},
     "required": ["instances"],
 }
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "API key missing (keys are configured)"},
-    403: {"description": "API key not valid"},
-    413: {"description": "body or batch larger than the configured limits"},
-    415: {"description": "content type is not application/json"},
-    422: {"description": "input breaks the model's signature (the field and rule are named)"},
-    503: {"description": "no model loaded yet"},
-}
+ERRORS = error_responses(401, 403, 413, 415, 422, 429, 503)
 
 
 def body_spec(schema: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +68,7 @@ def build_router(service: Service) -> APIRouter:
         responses=ERRORS,
     )
     async def predict(request: Request) -> Response:
-        service.keys.protect(request)
+        service.admit(request)
         model = service.model()
         try:
             rows = parse_single(await payload(request), model.features)
@@ -95,7 +88,7 @@ def build_router(service: Service) -> APIRouter:
         responses=ERRORS,
     )
     async def predict_batch(request: Request) -> Response:
-        service.keys.protect(request)
+        service.admit(request)
         model = service.model()
         try:
             rows = parse_batch(await payload(request), model.features, settings.max_batch_rows)
@@ -130,6 +123,7 @@ def build_router(service: Service) -> APIRouter:
         "/health/ready",
         tags=["health"],
         summary="A model is loaded (503 otherwise); reports the registry's reachability",
+        responses={503: {"description": "no model loaded yet"}},
     )
     async def ready() -> Response:
         current = manager.current
@@ -143,7 +137,12 @@ def build_router(service: Service) -> APIRouter:
             body["reason"] = f"no model loaded yet: {manager.waiting_reason}"
         return json_response(body, 200 if current else 503)
 
-    @router.get("/model", tags=["model"], summary="The model being served and the registry state")
+    @router.get(
+        "/model",
+        tags=["model"],
+        summary="The model being served and the registry state",
+        responses={503: {"description": "no model loaded yet"}},
+    )
     async def describe_model() -> Response:
         current = manager.current
         body: dict[str, Any] = {
@@ -157,7 +156,12 @@ def build_router(service: Service) -> APIRouter:
             return json_response(body, 503)
         return json_response({**current.describe(), **body})
 
-    @router.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    @router.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+    )
     async def metrics() -> Response:
         content, content_type = service.metrics.render()
         return Response(content, media_type=content_type)
@@ -167,7 +171,7 @@ def build_router(service: Service) -> APIRouter:
         tags=["admin"],
         summary="Check the registry now and load a new version if the alias moved",
         openapi_extra={"security": [{"APIKeyHeader": []}, {"HTTPBearer": []}]},
-        responses={401: ERRORS[401], 403: {"description": "key not valid or admin disabled"}},
+        responses=error_responses(401, 403),
     )
     async def reload(request: Request) -> Response:
         if not service.keys.enabled:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from starlette.requests import Request
+
 from mlship.api.auth import KeyChecker
 from mlship.api.manager import ModelManager
 from mlship.api.metrics import Metrics
 from mlship.api.responses import ApiError
+from mlship.api.security import RateLimiter
 from mlship.api.served import ServedModel
 from mlship.api.settings import Settings
 
@@ -18,6 +21,12 @@ class Service:
     metrics: Metrics
     manager: ModelManager
     keys: KeyChecker
+    limiter: RateLimiter
+
+    def admit(self, request: Request) -> None:
+        """The checks every prediction call passes first: API key, then the caller's rate."""
+        self.keys.protect(request)
+        self.limiter.check(request, self.keys)
 
     def model(self) -> ServedModel:
         """The model serving now, or 503 while none is loaded."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -28,8 +29,21 @@ class Settings(BaseSettings):
         default=(), description="comma-separated API keys"
     )
     keys_file: Path | None = Field(default=None, description="file with one API key per line")
+    keys_refresh_seconds: float = Field(
+        default=5.0, gt=0, description="how often API_KEYS_FILE is re-read (key rotation)"
+    )
+    rate_limit_per_second: float = Field(
+        default=0.0, ge=0, description="prediction requests per second per key/address; 0 = off"
+    )
+    rate_limit_burst: int = Field(default=50, ge=1, description="requests a caller may save up")
+    cors_allow_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="comma-separated origins allowed by CORS; empty = CORS off"
+    )
     reload_interval_seconds: float = Field(default=10.0, gt=0)
     registry_timeout_seconds: int = Field(default=5, ge=1)
+    startup_load_timeout_seconds: float = Field(
+        default=60.0, ge=0, description="start-up waits this long for the first model load"
+    )
     max_batch_rows: int = Field(default=10_000, ge=1)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     log_level: LogLevel = "info"
@@ -42,7 +56,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"),
     )
 
-    @field_validator("keys", mode="before")
+    @field_validator("keys", "cors_allow_origins", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
@@ -63,6 +77,10 @@ class Settings(BaseSettings):
                 "API_WORKERS > 1 needs PROMETHEUS_MULTIPROC_DIR (metrics are shared through it)"
             )
         return self
+
+    def file_keys_loader(self) -> Callable[[], tuple[str, ...]] | None:
+        """Re-reads every key source (for rotation), when a keys file is configured."""
+        return self.api_keys if self.keys_file is not None else None
 
     def api_keys(self) -> tuple[str, ...]:
         """Keys from ``API_KEYS`` and ``API_KEYS_FILE`` (blank lines and # comments skipped)."""

@@ -16,7 +16,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mlship.api.responses import ApiError, json_response, read_json_body
+from mlship.api.responses import ApiError, error_responses, json_response, read_json_body
 from mlship.api.served import ServedModel
 from mlship.api.service import Service
 from mlship.api.validation import InputError, decode
@@ -104,12 +104,16 @@ def build_v2_router(service: Service) -> APIRouter:
     async def server_live() -> Response:
         return json_response({"live": True})
 
-    @router.get("/health/ready", summary="Server ready (a model is loaded)")
+    @router.get(
+        "/health/ready",
+        summary="Server ready (a model is loaded)",
+        responses={503: {"description": "no model loaded yet"}},
+    )
     async def server_ready() -> Response:
         ready = service.manager.current is not None
         return json_response({"ready": ready}, 200 if ready else 503)
 
-    @router.get("/models/{name}", summary="Model metadata")
+    @router.get("/models/{name}", summary="Model metadata", responses=error_responses(404, 503))
     async def model_metadata(name: str) -> Response:
         model = model_named(name)
         return json_response(
@@ -135,7 +139,7 @@ def build_v2_router(service: Service) -> APIRouter:
             }
         )
 
-    @router.get("/models/{name}/ready", summary="Model ready")
+    @router.get("/models/{name}/ready", summary="Model ready", responses=error_responses(404, 503))
     async def model_ready(name: str) -> Response:
         model_named(name)
         return json_response({"name": name, "ready": True})
@@ -143,10 +147,11 @@ def build_v2_router(service: Service) -> APIRouter:
     @router.post(
         "/models/{name}/infer",
         summary="Inference",
+        responses=error_responses(400, 401, 403, 404, 413, 415, 429, 503),
         openapi_extra={"security": [{"APIKeyHeader": []}, {"HTTPBearer": []}, {}]},
     )
     async def infer(name: str, request: Request) -> Response:
-        service.keys.protect(request)
+        service.admit(request)
         model = model_named(name)
         body = await read_json_body(request, settings.max_body_bytes)
         try:
