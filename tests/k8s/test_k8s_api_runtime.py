@@ -26,6 +26,7 @@ import pytest
 
 from tests.k8s.manifests import REPO_ROOT, Manifest, main_container, pod_spec
 from tests.k8s.pod_runtime import Mounts, PodFacts, container_environment, map_mounts
+from tests.support import processes
 from tests.support.components import free_port, wait_until
 from tests.support.mlflow_server import MlflowServer
 from tests.support.models import register_model
@@ -86,14 +87,7 @@ def api_pod(
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
     log = root / "api.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            ["sh", str(ENTRYPOINT)],
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = processes.spawn(["sh", str(ENTRYPOINT)], log, env=environment)
     base = f"http://127.0.0.1:{port}"
     ready = container["readinessProbe"]["httpGet"]["path"]
     try:

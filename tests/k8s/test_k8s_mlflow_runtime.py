@@ -11,8 +11,6 @@ count, allowed hosts, Prometheus exporter), which schema validation cannot.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ import pytest
 
 from tests.k8s.manifests import REPO_ROOT, Manifest, main_container
 from tests.k8s.pod_runtime import PodFacts, container_environment, map_mounts
+from tests.support import processes
 from tests.support.components import free_port, wait_until
 from tests.support.mlflow_server import MlflowServer
 
@@ -67,14 +66,7 @@ def tracking_server(
     environment["MLFLOW_HOST"], environment["MLFLOW_PORT"] = "127.0.0.1", str(port)
     environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     log = root / "mlflow.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            ["sh", str(ENTRYPOINT)],
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = processes.spawn(["sh", str(ENTRYPOINT)], log, env=environment)
     server = RunningServer(port, mounts.local["/var/lib/mlflow/artifacts"])
     try:
         wait_until(
@@ -86,12 +78,7 @@ def tracking_server(
         yield server
         mounts.assert_intact()
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        processes.stop(process)
 
 
 @pytest.mark.parametrize(

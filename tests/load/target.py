@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,8 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support import processes
 
 # Settings the runner owns; every other API_* variable of the caller passes through.
 OWNED = ("API_HOST", "API_PORT", "API_MODEL_URI", "API_KEYS", "API_KEYS_FILE", "API_TRACKING_URI")
@@ -79,14 +80,7 @@ class Target:
         return sum(rss_bytes(pid) for pid in process_tree(self.process.pid))
 
     def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        processes.stop(self.process, timeout=30)
 
 
 def _ready(url: str) -> bool:
@@ -117,10 +111,7 @@ def start_api(model_dir: Path, workdir: Path, *, workers: int, timeout: float = 
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     log = workdir / "api.log"
     executable = str(Path(sys.executable).parent / "mlship-api")
-    with log.open("ab") as handle:
-        process = subprocess.Popen(
-            [executable], env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    process = processes.spawn([executable], log, env=env)
     target = Target(process, f"http://127.0.0.1:{port}", key, log)
     deadline = time.monotonic() + timeout
     while not _ready(target.url):
