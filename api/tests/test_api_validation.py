@@ -13,7 +13,7 @@ pytestmark = pytest.mark.unit
 FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 
 
-def test_single_row_as_values_and_as_names_give_the_same_matrix() -> None:
+def test_single_row_as_values_and_as_names_give_the_same_floats() -> None:
     by_values = parse_single({"features": [5.1, 3.5, 1.4, 0.2]}, FEATURES)
     by_names = parse_single(
         {"petal_width": 0.2, "sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4},
@@ -22,16 +22,22 @@ def test_single_row_as_values_and_as_names_give_the_same_matrix() -> None:
     nested_names = parse_single(
         {"features": dict(zip(FEATURES, [5.1, 3.5, 1.4, 0.2], strict=True))}, FEATURES
     )
-    expected = np.array([[5.1, 3.5, 1.4, 0.2]])
-    for matrix in (by_values, by_names, nested_names):
-        assert matrix.dtype == np.float64
-        np.testing.assert_array_equal(matrix, expected)
+    for row in (by_values, by_names, nested_names):
+        assert row == [5.1, 3.5, 1.4, 0.2]
+        assert all(type(value) is float for value in row)
 
 
 def test_integers_are_numbers() -> None:
-    np.testing.assert_array_equal(
-        parse_single({"features": [5, 3, 1, 0]}, FEATURES), [[5, 3, 1, 0]]
-    )
+    row = parse_single({"features": [5, 3, 1, 0]}, FEATURES)
+    assert row == [5.0, 3.0, 1.0, 0.0]
+    assert all(type(value) is float for value in row)
+
+
+def test_a_feature_named_features_is_a_named_feature() -> None:
+    # The fast path for {"features": [...]} must not apply to a model with such a feature.
+    assert parse_single({"features": 2}, ("features",)) == [2.0]
+    with pytest.raises(InputError, match="got an array"):
+        parse_single({"features": [2]}, ("features",))
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,11 @@ Serves one registered model three ways with one uvicorn worker each, loads
 each with ``wrk`` (same settings), then measures 1,000-row batches, a hot
 swap under load and the cold start. Writes ``bench/results.json`` and prints
 a markdown table. Bounded: about three minutes, 127.0.0.1 only.
+
+The three servers are loaded in interleaved rounds (api, mlflow_serve, floor,
+api, ...) and each figure is the median over the rounds: on a shared machine
+the speed drifts by tens of percent within a minute, and a ratio of two runs
+taken a minute apart would measure the drift as much as the servers.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,7 +34,8 @@ from tests.support.components import free_port
 from tests.support.mlflow_server import MlflowServer
 from tests.support.models import FEATURES, iris, register_model
 
-SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "8"))
 RESULTS = Path("bench/results.json")
 MODEL = "BenchIris"
@@ -102,6 +109,31 @@ def measure(
     return wrk.run(url, payload, seconds=SECONDS, connections=connections, workdir=workdir)
 
 
+def interleaved(targets: dict[str, tuple[str, dict[str, Any]]], workdir: Path) -> dict[str, Any]:
+    """Load every target once per round, ``ROUNDS`` times; the medians over the rounds."""
+    payloads = {name: (url, json.dumps(body).encode()) for name, (url, body) in targets.items()}
+    for url, payload in payloads.values():  # warm-up
+        wrk.run(url, payload, seconds=2, connections=CONNECTIONS, workdir=workdir)
+    rounds: dict[str, list[wrk.Load]] = {name: [] for name in targets}
+    for number in range(1, ROUNDS + 1):
+        for name, (url, payload) in payloads.items():
+            print(f"bench: round {number}/{ROUNDS}: loading {name}", flush=True)
+            load = wrk.run(url, payload, seconds=SECONDS, connections=CONNECTIONS, workdir=workdir)
+            rounds[name].append(load)
+    return {name: summarise(loads) for name, loads in rounds.items()}
+
+
+def summarise(loads: list[wrk.Load]) -> dict[str, Any]:
+    return {
+        "rps": round(statistics.median(load.rps for load in loads), 1),
+        "p50_ms": round(statistics.median(load.p50_ms for load in loads), 3),
+        "p99_ms": round(statistics.median(load.p99_ms for load in loads), 3),
+        "errors": sum(load.errors for load in loads),
+        "requests": sum(load.requests for load in loads),
+        "rounds_rps": [round(load.rps, 1) for load in loads],
+    }
+
+
 def hot_swap(api_url: str, tracking_uri: str, workdir: Path) -> dict[str, Any]:
     def served() -> str:
         with urllib.request.urlopen(f"{api_url}/model", timeout=5) as response:  # noqa: S310
@@ -157,7 +189,8 @@ def goals(results: dict[str, Any]) -> dict[str, Any]:
 
 def table(results: dict[str, Any]) -> str:
     lines = [
-        f"mlship bench: {CONNECTIONS} connections, {SECONDS}s per run, 1 worker each, wrk",
+        f"mlship bench: wrk, {CONNECTIONS} connections, {ROUNDS} interleaved rounds of "
+        f"{SECONDS}s per server (medians), 1 worker each",
         "",
         "| server | rps | p50 ms | p99 ms | errors |",
         "| --- | ---: | ---: | ---: | ---: |",
@@ -232,17 +265,13 @@ def main() -> None:
         wait_status(f"http://127.0.0.1:{floor_port}/", 60, floor_process)
 
         single = {"features": ROW}
-        for name, url, body in (
-            ("api", f"{api_url}/predict", single),
-            (
-                "mlflow_serve",
-                f"http://127.0.0.1:{mlflow_port}/invocations",
-                {"dataframe_split": {"columns": FEATURES, "data": [ROW]}},
-            ),
-            ("floor", f"http://127.0.0.1:{floor_port}/predict", single),
-        ):
-            print(f"bench: loading {name}", flush=True)
-            results[name] = measure(url, body, workdir).summary()
+        mlflow_body = {"dataframe_split": {"columns": FEATURES, "data": [ROW]}}
+        targets: dict[str, tuple[str, dict[str, Any]]] = {
+            "api": (f"{api_url}/predict", single),
+            "mlflow_serve": (f"http://127.0.0.1:{mlflow_port}/invocations", mlflow_body),
+            "floor": (f"http://127.0.0.1:{floor_port}/predict", single),
+        }
+        results |= interleaved(targets, workdir)
         results["ratio_vs_mlflow"] = round(
             results["api"]["rps"] / results["mlflow_serve"]["rps"], 2
         )
@@ -261,7 +290,12 @@ def main() -> None:
         print("bench: hot swap under load", flush=True)
         results["hot_swap"] = hot_swap(api_url, tracking.uri, workdir)
     results["goals"] = goals(results)
-    results["settings"] = {"connections": CONNECTIONS, "seconds": SECONDS, "workers": 1}
+    results["settings"] = {
+        "connections": CONNECTIONS,
+        "seconds_per_round": SECONDS,
+        "rounds": ROUNDS,
+        "workers": 1,
+    }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))

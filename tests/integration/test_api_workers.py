@@ -1,7 +1,14 @@
-"""Several uvicorn workers: each loads the model, and metrics add up across workers."""
+"""Several uvicorn workers: each loads the model, and metrics add up across workers.
+
+A worker flushes its metrics to the shared directory every
+``API_METRICS_FLUSH_SECONDS`` (and on every scrape it answers), so another
+worker's scrape sees them within that interval: the test reads until the
+numbers add up, bounded.
+"""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -39,9 +46,19 @@ def test_two_workers_share_metrics(
                     response = fresh.post("/predict", json={"features": [5.1, 3.5, 1.4, 0.2]})
                     assert response.status_code == 200, response.text
                     assert response.json()["model_version"] == version
-            exposition = client.get("/metrics").text
+            deadline = time.monotonic() + 15
+            values = totals(client.get("/metrics").text)
+            while values.get("predict") != requests and time.monotonic() < deadline:
+                time.sleep(0.25)
+                values = totals(client.get("/metrics").text)
         pids = {path.name.split("_")[-1] for path in metrics_dir.glob("*.db")}
         assert len(pids) >= 2, sorted(path.name for path in metrics_dir.glob("*.db"))
+    assert values["predict"] == requests
+    assert values["loads"] == 2  # one per worker
+    assert values["loaded"] == 1
+
+
+def totals(exposition: str) -> dict[str, float]:
     values: dict[str, float] = {}
     for family in text_string_to_metric_families(exposition):
         for sample in family.samples:
@@ -51,6 +68,4 @@ def test_two_workers_share_metrics(
                 values["loads"] = sample.value
             if sample.name == "mlship_model_loaded":
                 values["loaded"] = sample.value
-    assert values["predict"] == requests
-    assert values["loads"] == 2  # one per worker
-    assert values["loaded"] == 1
+    return values

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -16,10 +17,10 @@ from mlship.api.docs import install_docs
 from mlship.api.hotpath import ServiceApp
 from mlship.api.manager import ModelManager
 from mlship.api.metrics import Metrics
-from mlship.api.middleware import ObservabilityMiddleware
+from mlship.api.middleware import ObservabilityMiddleware, RequestObserver
 from mlship.api.responses import ApiError, api_error_handler
 from mlship.api.routes import build_router
-from mlship.api.security import RateLimiter, SecurityHeadersMiddleware
+from mlship.api.security import RateLimiter, SecurityHeaders, SecurityHeadersMiddleware
 from mlship.api.service import Service
 from mlship.api.settings import Settings
 from mlship.api.source import source_for
@@ -64,10 +65,12 @@ def create_app(settings: Settings) -> FastAPI:
             extra={"model_uri": settings.model_uri, "tracking_uri": settings.tracking_uri},
         )
         manager.start()
+        flusher = asyncio.create_task(metrics.flush_every(settings.metrics_flush_seconds))
         await manager.wait_for_first_check(settings.startup_load_timeout_seconds)
         try:
             yield
         finally:
+            flusher.cancel()
             await manager.stop()
             metrics.close()
 
@@ -81,20 +84,19 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.service = service
     app.add_exception_handler(ApiError, api_error_handler)
-    router = build_router(service)
-    app.include_router(router)
+    routes = build_router(service)
+    app.include_router(routes.router)
     app.include_router(build_v2_router(service))
     install_docs(app, manager)
-    app.hot_paths(router, "/predict", "/predict/batch")
-    app.wrap(
-        lambda inner: ObservabilityMiddleware(
-            inner, metrics=metrics, access_log=settings.access_log
-        )
-    )
+    observer = RequestObserver(metrics, access_log=settings.access_log)
+    security_headers = SecurityHeaders()
+    app.hot_lane(routes.router, routes.hot, observer, security_headers)
+    app.wrap(lambda inner: ObservabilityMiddleware(inner, observer))
     if settings.cors_allow_origins:
         origins = list(settings.cors_allow_origins)
         app.wrap(lambda inner: cors(inner, origins))
-    app.wrap(SecurityHeadersMiddleware)
+        app.cors_enabled()
+    app.wrap(lambda inner: SecurityHeadersMiddleware(inner, security_headers))
     return app
 
 

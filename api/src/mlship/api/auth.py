@@ -5,9 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Callable
-
-from starlette.requests import Request
+from collections.abc import Callable, Mapping
 
 from mlship.api.responses import ApiError
 
@@ -59,11 +57,11 @@ class KeyChecker:
         return bool(self._keys) or self._loader is not None
 
     @staticmethod
-    def presented(request: Request) -> str | None:
-        key = request.headers.get("x-api-key")
+    def presented(headers: Mapping[str, str]) -> str | None:
+        key = headers.get("x-api-key")
         if key:
             return key
-        authorization = request.headers.get("authorization", "")
+        authorization = headers.get("authorization", "")
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():
             return credentials.strip()
@@ -77,16 +75,16 @@ class KeyChecker:
             matched |= hmac.compare_digest(candidate, known)
         return matched
 
-    def require(self, request: Request) -> None:
-        """Raise 401 without a key and 403 with a wrong one."""
+    def require(self, headers: Mapping[str, str]) -> None:
+        """Raise 401 without a key and 403 with a wrong one (lower-case header names)."""
         self._refresh()
-        key = self.presented(request)
+        key = self.presented(headers)
         if key is None:
             raise ApiError(401, "an API key is required (X-API-Key or Bearer)", CHALLENGE)
         if not self.matches(key):
             raise ApiError(403, "the API key is not valid")
 
-    def protect(self, request: Request) -> None:
+    def protect(self, headers: Mapping[str, str]) -> None:
         """For prediction endpoints: a key is needed only when keys are configured."""
         if self.enabled:
-            self.require(request)
+            self.require(headers)

@@ -3,15 +3,17 @@
 Each app owns its metric objects and registry, so several apps can live in one
 process (tests). With ``PROMETHEUS_MULTIPROC_DIR`` set, prometheus_client keeps
 values in per-process files and ``render`` merges the workers' files.
+
+The request path records into ``tally`` (see ``tally.py``) and the number of
+requests in flight into ``requests_in_flight``; ``flush`` moves both into the
+metrics, before every exposition and every ``flush_every`` interval.
 """
 
 from __future__ import annotations
 
-import bisect
+import asyncio
 import os
-from typing import Any
 
-import numpy as np
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -21,6 +23,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from mlship.api.tally import Tally
 
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 TENTHS = tuple(round(0.1 * step, 1) for step in range(1, 11))
@@ -33,6 +37,8 @@ class Metrics:
 
     def __init__(self, *, multiprocess_dir: str | None = None) -> None:
         self.multiprocess_dir = multiprocess_dir
+        self.tally = Tally()
+        self.requests_in_flight = 0
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
         self.http_requests = Counter(
@@ -116,8 +122,20 @@ class Metrics:
         self.model_loaded.set(0)
         self.registry_reachable.set(0)
 
+    def flush(self) -> None:
+        """Apply the tallied updates and the in-flight count."""
+        self.tally.flush()
+        self.in_flight.set(self.requests_in_flight)
+
+    async def flush_every(self, seconds: float) -> None:
+        """Flush every ``seconds`` until cancelled (what other workers' scrapes read)."""
+        while True:
+            await asyncio.sleep(seconds)
+            self.flush()
+
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
+        self.flush()
         if self.multiprocess_dir is None:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
         merged = CollectorRegistry()
@@ -125,34 +143,7 @@ class Metrics:
         return generate_latest(merged), CONTENT_TYPE_LATEST
 
     def close(self) -> None:
-        """Drop this worker's live gauges from the shared directory."""
+        """Flush, then drop this worker's live gauges from the shared directory."""
+        self.flush()
         if self.multiprocess_dir is not None:
             multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]
-
-
-def observe_counts(histogram: Any, bucket_counts: np.ndarray, total: float) -> None:
-    """Add pre-bucketed observations to a histogram child in one step per bucket.
-
-    ``bucket_counts[i]`` observations fell in bucket ``i`` (upper bounds as the
-    histogram's, +Inf last); prometheus_client stores buckets non-cumulatively,
-    which is what ``observe`` itself increments.
-    """
-    for index, count in enumerate(bucket_counts.tolist()):
-        if count:
-            histogram._buckets[index].inc(count)
-    histogram._sum.inc(total)
-
-
-def observe_one(histogram: Any, value: float) -> None:
-    """``observe`` without the linear bucket scan: one bucket and the sum are incremented."""
-    histogram._buckets[bisect.bisect_left(histogram._upper_bounds, value)].inc(1)
-    histogram._sum.inc(value)
-
-
-def observe_many(histogram: Any, values: np.ndarray) -> None:
-    """``observe`` every value of ``values``, vectorised."""
-    bounds = np.asarray(histogram._upper_bounds[:-1])
-    # Bucket i holds values v with bounds[i-1] < v <= bounds[i] ("le" semantics).
-    indexes = np.searchsorted(bounds, values, side="left")
-    counts = np.bincount(indexes, minlength=len(bounds) + 1)
-    observe_counts(histogram, counts, float(values.sum()))

@@ -1,8 +1,10 @@
-"""Pure ASGI middleware: request IDs, HTTP RED metrics and the access log.
+"""Request IDs, HTTP RED metrics and the access log, as pure ASGI middleware.
 
-Pure ASGI (not ``BaseHTTPMiddleware``) keeps the per-request cost to a few
-microseconds and never buffers bodies. The route label is the matched route
-template (``/v2/models/{name}/infer``), never the raw path, so label
+``RequestObserver`` does the work for one request; ``ObservabilityMiddleware``
+applies it to every request that reaches FastAPI, and the prediction hot lane
+(``hotpath.py``) applies it itself. Pure ASGI (not ``BaseHTTPMiddleware``) keeps
+the per-request cost to a few microseconds and never buffers bodies. The route
+label is the matched route template (``/v2/models/{name}/infer``), never the raw path, so label
 cardinality stays bounded; unmatched requests are labelled ``unmatched``.
 """
 
@@ -10,9 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import time
-from typing import Any
+from bisect import bisect_left
+from contextvars import Token
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,36 +37,89 @@ def _incoming_id(scope: Scope) -> str | None:
     return None
 
 
-class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, access_log: bool = True) -> None:
-        self.app = app
+# What ``begin`` hands to ``end``: the start time, the request ID, its response header
+# and the logging context. A plain tuple: this runs for every request.
+Observation = tuple[float, str, tuple[bytes, bytes], Token[str | None]]
+
+
+class RequestObserver:
+    """Starts and ends the observation of one request."""
+
+    def __init__(self, metrics: Metrics, access_log: bool = True) -> None:
         self.metrics = metrics
         self.access_log = access_log
-        self._children: dict[tuple[str, str, str], Any] = {}
-        self._durations: dict[tuple[str, str], Any] = {}
+        # (route, method, status) -> the mirrors of its request counter and latency histogram
+        self._mirrors: dict[tuple[str, str, int], tuple[list[float], list[float]]] = {}
+        self._bounds: list[float] = metrics.http_duration._upper_bounds
+        # Request IDs need to be unique, not secret: a seeded generator avoids a system
+        # call per request (each worker process seeds its own).
+        self._random = random.Random(os.urandom(32))  # noqa: S311
 
-    def _count(self, route: str, method: str, status: int, seconds: float) -> None:
+    def begin(self, scope: Scope) -> Observation:
+        """Start the clock; the request's ID is reused from ``X-Request-ID`` when safe."""
+        started = time.perf_counter()
+        current_id = _incoming_id(scope) or f"{self._random.getrandbits(128):032x}"
+        self.metrics.requests_in_flight += 1
+        header = (b"x-request-id", current_id.encode("latin-1"))
+        return started, current_id, header, request_id.set(current_id)
+
+    def _mirrors_of(self, route: str, method: str, status: int) -> tuple[list[float], list[float]]:
+        metrics = self.metrics
         status_class = STATUS_CLASSES.get(status // 100, "5xx")
-        key = (route, method, status_class)
-        counter = self._children.get(key)
-        if counter is None:
-            counter = self._children[key] = self.metrics.http_requests.labels(*key)
-        counter.inc()
-        histogram = self._durations.get((route, method))
-        if histogram is None:
-            histogram = self._durations[(route, method)] = self.metrics.http_duration.labels(
-                route, method
+        counter = metrics.tally.counter(metrics.http_requests.labels(route, method, status_class))
+        duration = metrics.tally.histogram(metrics.http_duration.labels(route, method))
+        self._mirrors[(route, method, status)] = counter, duration
+        return counter, duration
+
+    def end(self, scope: Scope, template: str, status: int, observation: Observation) -> None:
+        """Count the request, log it when it failed (or at debug level) and leave its context."""
+        started, current_id, _, token = observation
+        self.metrics.requests_in_flight -= 1
+        elapsed = time.perf_counter() - started
+        method = scope["method"]
+        mirrors = self._mirrors.get((template, method, status))
+        counter, duration = mirrors or self._mirrors_of(template, method, status)
+        counter[0] += 1
+        duration[bisect_left(self._bounds, elapsed)] += 1  # observe(), inlined
+        duration[-1] += elapsed
+        if self.access_log:
+            self._log(scope, template, status, elapsed, current_id)
+        request_id.reset(token)
+
+    @staticmethod
+    def _log(scope: Scope, template: str, status: int, elapsed: float, current_id: str) -> None:
+        # Successful calls are counted by the metrics; their lines are debug-level so the
+        # hot path does not pay for logging. Refusals and errors are always logged
+        # ("not ready" 503s from probes at info, other server errors at error).
+        level = logging.DEBUG if status < 400 else logging.INFO
+        if status >= 500 and status != 503:
+            level = logging.ERROR
+        if access_logger.isEnabledFor(level):
+            access_logger.log(
+                level,
+                "request",
+                extra={
+                    "request_id": current_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                },
             )
-        histogram.observe(seconds)
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: ASGIApp, observer: RequestObserver) -> None:
+        self.app = app
+        self.observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        current_id = _incoming_id(scope) or os.urandom(16).hex()
-        token = request_id.set(current_id)
-        header = (b"x-request-id", current_id.encode("latin-1"))
+        observation = self.observer.begin(scope)
+        header = observation[2]
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -72,33 +129,9 @@ class ObservabilityMiddleware:
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
-        self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            self.metrics.in_flight.dec()
-            elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            self._count(template, method, status, elapsed)
-            # Successful calls are counted by the metrics; their lines are debug-level so the
-            # hot path does not pay for logging. Refusals and errors are always logged
-            # ("not ready" 503s from probes at info, other server errors at error).
-            level = logging.DEBUG if status < 400 else logging.INFO
-            if status >= 500 and status != 503:
-                level = logging.ERROR
-            if self.access_log and access_logger.isEnabledFor(level):
-                access_logger.log(
-                    level,
-                    "request",
-                    extra={
-                        "request_id": current_id,
-                        "method": method,
-                        "path": scope["path"],
-                        "route": template,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 3),
-                    },
-                )
-            request_id.reset(token)
+            # The route template, never the raw path: label cardinality stays bounded.
+            template = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.observer.end(scope, template, status, observation)

@@ -73,30 +73,3 @@ class ApiError(Exception):
 async def api_error_handler(request: Request, error: Exception) -> Response:
     assert isinstance(error, ApiError)  # noqa: S101 (registered for ApiError only)
     return json_response({"detail": error.detail}, error.status_code, error.headers)
-
-
-async def read_json_body(request: Request, max_bytes: int) -> bytes:
-    """The body of a JSON request, refusing other content types (415) and big bodies (413)."""
-    content_type = request.headers.get("content-type", "")
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
-        raise ApiError(
-            415,
-            f"content type must be application/json, got {content_type or 'none'}",
-        )
-    too_large = ApiError(413, f"request body exceeds the limit of {max_bytes} bytes")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise too_large
-    # Read straight from the ASGI channel: Starlette's body() adds a stream per call.
-    chunks = bytearray()
-    more = True
-    while more:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            raise ApiError(400, "client disconnected before sending the body")
-        chunks += message.get("body", b"")
-        more = message.get("more_body", False)
-        if len(chunks) > max_bytes:
-            raise too_large
-    return bytes(chunks)

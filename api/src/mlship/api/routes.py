@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from mlship.api.responses import ApiError, error_responses, json_response, read_json_body
+from mlship.api.call import Call
+from mlship.api.hotpath import CallHandler, call_endpoint
+from mlship.api.responses import ApiError, error_responses, json_response
 from mlship.api.service import Service
 from mlship.api.validation import InputError, TooManyRowsError, decode, parse_batch, parse_single
 
@@ -43,55 +45,40 @@ def body_spec(schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def prediction(model_probabilities: Any, class_names: tuple[str, ...]) -> dict[str, Any]:
-    index = int(model_probabilities.argmax())
-    return {
-        "class_index": index,
-        "class_name": class_names[index],
-        "probabilities": dict(zip(class_names, model_probabilities.tolist(), strict=True)),
-    }
+class ServiceRoutes(NamedTuple):
+    router: APIRouter
+    hot: dict[str, CallHandler]  # served by ServiceApp's direct dispatch as well
 
 
-def build_router(service: Service) -> APIRouter:
+def build_router(service: Service) -> ServiceRoutes:
     router = APIRouter()
     settings = service.settings
     manager = service.manager
 
-    async def payload(request: Request) -> Any:
-        return decode(await read_json_body(request, settings.max_body_bytes))
-
-    @router.post(
-        "/predict",
-        tags=["prediction"],
-        summary="Predict the class of one row",
-        openapi_extra=body_spec(SINGLE_SCHEMA),
-        responses=ERRORS,
-    )
-    async def predict(request: Request) -> Response:
-        service.admit(request)
+    async def predict(call: Call) -> dict[str, Any]:
+        service.admit(call)
         model = service.model()
+        body = await call.json_body(settings.max_body_bytes)
         try:
-            rows = parse_single(await payload(request), model.features)
+            row = parse_single(decode(body), model.features)
         except InputError as error:
             raise ApiError(422, error.detail()) from None
-        probabilities = model.infer(rows, "predict")[0]
-        result = prediction(probabilities, model.class_names)
-        result["model_name"] = model.ref.name
-        result["model_version"] = model.ref.version
-        return json_response(result)
+        index, probabilities = model.infer_one(row)
+        names = model.class_names
+        return {
+            "class_index": index,
+            "class_name": names[index],
+            "probabilities": dict(zip(names, probabilities, strict=True)),
+            "model_name": model.ref.name,
+            "model_version": model.ref.version,
+        }
 
-    @router.post(
-        "/predict/batch",
-        tags=["prediction"],
-        summary="Predict many rows in one vectorised call",
-        openapi_extra=body_spec(BATCH_SCHEMA),
-        responses=ERRORS,
-    )
-    async def predict_batch(request: Request) -> Response:
-        service.admit(request)
+    async def predict_batch(call: Call) -> dict[str, Any]:
+        service.admit(call)
         model = service.model()
+        body = await call.json_body(settings.max_body_bytes)
         try:
-            rows = parse_batch(await payload(request), model.features, settings.max_batch_rows)
+            rows = parse_batch(decode(body), model.features, settings.max_batch_rows)
         except InputError as error:
             raise ApiError(422, error.detail()) from None
         except TooManyRowsError as error:
@@ -107,13 +94,30 @@ def build_router(service: Service) -> APIRouter:
             }
             for index, row in zip(indexes, probabilities.tolist(), strict=True)
         ]
-        return json_response(
-            {
-                "model_name": model.ref.name,
-                "model_version": model.ref.version,
-                "predictions": predictions,
-            }
-        )
+        return {
+            "model_name": model.ref.name,
+            "model_version": model.ref.version,
+            "predictions": predictions,
+        }
+
+    router.add_api_route(
+        "/predict",
+        call_endpoint(predict),
+        methods=["POST"],
+        tags=["prediction"],
+        summary="Predict the class of one row",
+        openapi_extra=body_spec(SINGLE_SCHEMA),
+        responses=ERRORS,
+    )
+    router.add_api_route(
+        "/predict/batch",
+        call_endpoint(predict_batch),
+        methods=["POST"],
+        tags=["prediction"],
+        summary="Predict many rows in one vectorised call",
+        openapi_extra=body_spec(BATCH_SCHEMA),
+        responses=ERRORS,
+    )
 
     @router.get("/health/live", tags=["health"], summary="The process is up")
     async def live() -> Response:
@@ -176,7 +180,7 @@ def build_router(service: Service) -> APIRouter:
     async def reload(request: Request) -> Response:
         if not service.keys.enabled:
             raise ApiError(403, "admin endpoints are disabled: configure API_KEYS or API_KEYS_FILE")
-        service.keys.require(request)
+        service.keys.require(request.headers)
         outcome = await manager.refresh()
         current = manager.current
         return json_response(
@@ -188,4 +192,4 @@ def build_router(service: Service) -> APIRouter:
             }
         )
 
-    return router
+    return ServiceRoutes(router, {"/predict": predict, "/predict/batch": predict_batch})

@@ -1,7 +1,8 @@
 """Response hardening and request rate limiting.
 
-``SecurityHeadersMiddleware`` is pure ASGI: it appends pre-encoded headers to
-every response start message, so it costs one list concatenation per request.
+``SecurityHeadersMiddleware`` is pure ASGI: it appends pre-encoded headers
+(``SecurityHeaders``, also used by the prediction hot lane) to every response
+start message, so it costs one list concatenation per request.
 ``RateLimiter`` keeps one token bucket per caller (the API key when keys are
 configured, the client address otherwise) in a dict; a request costs one dict
 lookup and a little float arithmetic. Buckets live in each worker process, so
@@ -14,10 +15,10 @@ from __future__ import annotations
 import math
 import time
 
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlship.api.auth import KeyChecker
+from mlship.api.call import Call
 from mlship.api.responses import ApiError
 
 # JSON responses never load anything; the docs page needs its own assets and an inline script,
@@ -35,31 +36,35 @@ CACHEABLE_PREFIX = "/static/"
 DOCS_PATH = "/docs"
 
 
-class SecurityHeadersMiddleware:
-    """Adds the hardening headers to every HTTP response.
+class SecurityHeaders:
+    """The hardening headers of a response, pre-encoded once per kind of path."""
 
-    The header lists are built once; per request the middleware picks one by path
-    and extends the response's header list, nothing else.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self) -> None:
         policy = (CSP, API_CSP.encode())
         self._api = [*BASE_HEADERS, NO_STORE, policy]
         self._static = [*BASE_HEADERS, policy]
         self._docs = [*BASE_HEADERS, NO_STORE]  # the docs page sets its own policy
 
+    def for_path(self, path: str) -> list[tuple[bytes, bytes]]:
+        if path.startswith(CACHEABLE_PREFIX):
+            return self._static
+        if path == DOCS_PATH:
+            return self._docs
+        return self._api
+
+
+class SecurityHeadersMiddleware:
+    """Adds the hardening headers to every HTTP response: one list concatenation per request."""
+
+    def __init__(self, app: ASGIApp, headers: SecurityHeaders) -> None:
+        self.app = app
+        self.headers = headers
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        if path.startswith(CACHEABLE_PREFIX):
-            extra = self._static
-        elif path == DOCS_PATH:
-            extra = self._docs
-        else:
-            extra = self._api
+        extra = self.headers.for_path(scope["path"])
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -117,14 +122,13 @@ class RateLimiter:
         for caller in full:
             del self._buckets[caller]
 
-    def check(self, request: Request, keys: KeyChecker) -> None:
-        """Raise 429 with ``Retry-After`` when the caller of ``request`` is over its limit."""
+    def check(self, call: Call, keys: KeyChecker) -> None:
+        """Raise 429 with ``Retry-After`` when the caller of ``call`` is over its limit."""
         if self.rate <= 0:
             return
-        caller = keys.presented(request) if keys.enabled else None
+        caller = keys.presented(call.headers) if keys.enabled else None
         if caller is None:
-            client = request.scope.get("client")
-            caller = client[0] if client else "unknown"
+            caller = call.client or "unknown"
         wait = self.wait_seconds(caller)
         if wait > 0:
             raise ApiError(

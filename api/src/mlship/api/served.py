@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import bisect
 import time
+from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -11,9 +12,10 @@ from typing import Any
 import numpy as np
 
 from mlship.api.artifact import Artifact
-from mlship.api.fastpath import Proba, verified
-from mlship.api.metrics import Metrics, observe_counts, observe_many, observe_one
+from mlship.api.fastpath import Proba, RowProba, verified
+from mlship.api.metrics import Metrics
 from mlship.api.source import ModelRef
+from mlship.api.tally import observe
 
 
 class SmokeCheckError(Exception):
@@ -41,6 +43,14 @@ def smoke_check(artifact: Artifact, predict_proba: Proba) -> None:
             )
 
 
+def _add_observations(slots: list[float], upper_bounds: list[float], values: np.ndarray) -> None:
+    """``observe`` every one of ``values``, vectorised (the buckets' ``le`` semantics)."""
+    buckets = np.searchsorted(upper_bounds, values, side="left")
+    for bucket, count in enumerate(np.bincount(buckets, minlength=len(upper_bounds)).tolist()):
+        slots[bucket] += count
+    slots[-1] += float(values.sum())
+
+
 @dataclass
 class ServedModel:
     """One model version ready to serve; immutable once built, swapped as a whole."""
@@ -48,32 +58,71 @@ class ServedModel:
     ref: ModelRef
     artifact: Artifact
     predict_proba: Proba
+    predict_row: RowProba
     metrics: Metrics
     compiled: bool = False
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
         version = self.ref.version
+        metrics, tally = self.metrics, self.metrics.tally
         self.features = self.artifact.features
         self.class_names = self.artifact.class_names
         self._predicted = [
-            self.metrics.predictions.labels(model_version=version, predicted_class=name)
+            tally.counter(metrics.predictions.labels(model_version=version, predicted_class=name))
             for name in self.class_names
         ]
+        self._confidence = tally.histogram(metrics.confidence)
+        self._confidence_bounds: list[float] = metrics.confidence._upper_bounds
         self._quantiles = [
             (
                 index,
                 self.artifact.feature_quantiles[name],
                 self.artifact.feature_quantiles[name].tolist(),
-                self.metrics.feature_quantile.labels(feature=name),
+                tally.histogram(metrics.feature_quantile.labels(feature=name)),
             )
             for index, name in enumerate(self.features)
             if name in self.artifact.feature_quantiles
         ]
         self._inference = {
-            endpoint: self.metrics.inference_duration.labels(endpoint=endpoint)
+            endpoint: tally.histogram(metrics.inference_duration.labels(endpoint=endpoint))
             for endpoint in ("predict", "batch", "v2")
         }
+        self._inference_bounds: list[float] = metrics.inference_duration._upper_bounds
+        self._tenths_bounds: list[float] = metrics.feature_quantile._upper_bounds
+        self.infer_one = self._single_row_path()
+
+    def _single_row_path(self) -> Callable[[list[float]], tuple[int, list[float]]]:
+        """``infer_one``: the class index and probabilities of one row, metrics recorded.
+
+        This is /predict's hot path. Everything it touches is bound to closure
+        variables here, and ``observe`` is inlined, because attribute lookups
+        and calls per request would cost more than the arithmetic.
+        """
+        predict_row, clock = self.predict_row, time.perf_counter
+        inference, inference_bounds = self._inference["predict"], self._inference_bounds
+        predicted = self._predicted
+        confidence, confidence_bounds = self._confidence, self._confidence_bounds
+        quantiles = [(column, deciles, slots) for column, _, deciles, slots in self._quantiles]
+
+        def infer_one(row: list[float]) -> tuple[int, list[float]]:
+            started = clock()
+            probabilities = predict_row(row)
+            elapsed = clock() - started
+            inference[bisect_left(inference_bounds, elapsed)] += 1
+            inference[-1] += elapsed
+            top = max(probabilities)
+            index = probabilities.index(top)  # the first maximum, as numpy's argmax
+            predicted[index][0] += 1
+            confidence[bisect_left(confidence_bounds, top)] += 1
+            confidence[-1] += top
+            for column, deciles, slots in quantiles:
+                position = bisect_left(deciles, row[column])
+                slots[position] += 1  # position/10 + 0.05 lies in bucket number `position`
+                slots[-1] += position / 10 + 0.05
+            return index, probabilities
+
+        return infer_one
 
     @classmethod
     def build(cls, ref: ModelRef, artifact: Artifact, metrics: Metrics) -> ServedModel:
@@ -84,38 +133,25 @@ class ServedModel:
                 np.column_stack([artifact.feature_quantiles[name] for name in artifact.features])
             )
         probe = np.vstack(probes) if probes else np.empty((0, len(artifact.features)))
-        predict_proba, compiled = verified(artifact.estimator, probe)
+        predict_proba, predict_row, compiled = verified(artifact.estimator, probe)
         smoke_check(artifact, predict_proba)
-        return cls(ref, artifact, predict_proba, metrics, compiled)
+        return cls(ref, artifact, predict_proba, predict_row, metrics, compiled)
 
     def infer(self, rows: np.ndarray, endpoint: str) -> np.ndarray:
         """Class probabilities for ``rows``; records the model metrics."""
         started = time.perf_counter()
         probabilities = self.predict_proba(rows)
-        self._inference[endpoint].observe(time.perf_counter() - started)
-        self._record(rows, probabilities)
-        return probabilities
-
-    def _record(self, rows: np.ndarray, probabilities: np.ndarray) -> None:
-        if len(rows) == 1:
-            index = int(probabilities[0].argmax())
-            self._predicted[index].inc()
-            observe_one(self.metrics.confidence, float(probabilities[0, index]))
-            row = rows[0].tolist()
-            for column, _, deciles, child in self._quantiles:
-                position = bisect.bisect_left(deciles, row[column])
-                child._buckets[position].inc(1)  # position/10 + 0.05 lies in bucket `position`
-                child._sum.inc(position / 10 + 0.05)
-            return
+        observe(self._inference[endpoint], self._inference_bounds, time.perf_counter() - started)
         predicted = probabilities.argmax(axis=1)
-        for index, count in enumerate(np.bincount(predicted, minlength=len(self._predicted))):
-            if count:
-                self._predicted[index].inc(int(count))
-        observe_many(self.metrics.confidence, probabilities[np.arange(len(rows)), predicted])
-        for column, deciles, _, child in self._quantiles:
-            below = np.searchsorted(deciles, rows[:, column], side="left")
-            counts = np.bincount(below, minlength=11)
-            observe_counts(child, counts, float((below / 10 + 0.05).sum()))
+        counts = np.bincount(predicted, minlength=len(self._predicted)).tolist()
+        for slot, count in zip(self._predicted, counts, strict=True):
+            slot[0] += count
+        confidences = probabilities[np.arange(len(rows)), predicted]
+        _add_observations(self._confidence, self._confidence_bounds, confidences)
+        for column, deciles, _, slots in self._quantiles:
+            positions = np.searchsorted(deciles, rows[:, column], side="left")
+            _add_observations(slots, self._tenths_bounds, positions / 10 + 0.05)
+        return probabilities
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from starlette.requests import Request
-
 from mlship.api.auth import KeyChecker
+from mlship.api.call import Call
 from mlship.api.manager import ModelManager
 from mlship.api.metrics import Metrics
 from mlship.api.responses import ApiError
@@ -23,10 +22,17 @@ class Service:
     keys: KeyChecker
     limiter: RateLimiter
 
-    def admit(self, request: Request) -> None:
+    def __post_init__(self) -> None:
+        # Whether keys or rate limits apply is fixed at start-up (the keys file may change
+        # its keys, not its presence), so an open service skips both checks at once.
+        self._open = not self.keys.enabled and not self.limiter.enabled
+
+    def admit(self, call: Call) -> None:
         """The checks every prediction call passes first: API key, then the caller's rate."""
-        self.keys.protect(request)
-        self.limiter.check(request, self.keys)
+        if self._open:
+            return
+        self.keys.protect(call.headers)
+        self.limiter.check(call, self.keys)
 
     def model(self) -> ServedModel:
         """The model serving now, or 503 while none is loaded."""

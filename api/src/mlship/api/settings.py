@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     )
     max_batch_rows: int = Field(default=10_000, ge=1)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    metrics_flush_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="how stale one worker's metrics may be in another worker's /metrics",
+    )
     log_level: LogLevel = "info"
     access_log: bool = True
     host: str = "127.0.0.1"

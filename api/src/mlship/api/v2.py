@@ -16,7 +16,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mlship.api.responses import ApiError, error_responses, json_response, read_json_body
+from mlship.api.call import Call
+from mlship.api.responses import ApiError, error_responses, json_response
 from mlship.api.served import ServedModel
 from mlship.api.service import Service
 from mlship.api.validation import InputError, decode
@@ -151,9 +152,10 @@ def build_v2_router(service: Service) -> APIRouter:
         openapi_extra={"security": [{"APIKeyHeader": []}, {"HTTPBearer": []}, {}]},
     )
     async def infer(name: str, request: Request) -> Response:
-        service.admit(request)
+        call = Call.from_request(request)
+        service.admit(call)
         model = model_named(name)
-        body = await read_json_body(request, settings.max_body_bytes)
+        body = await call.json_body(settings.max_body_bytes)
         try:
             payload = decode(body)
             rows = rows_from(payload, model, settings.max_batch_rows)

@@ -7,9 +7,11 @@ in bulk; the per-value scan that locates an error only runs on bad input.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Callable, Sequence
+from math import isfinite
 from typing import Any
 
 import numpy as np
@@ -121,8 +123,18 @@ def _fix_loc(error: InputError, features: Sequence[str], named: bool) -> InputEr
     return error
 
 
-def parse_single(payload: Any, features: Sequence[str]) -> np.ndarray:
-    """``{"features": [..]}`` or ``{"<feature>": value, ..}`` → a 1-by-n matrix."""
+def parse_single(payload: Any, features: Sequence[str]) -> list[float]:
+    """``{"features": [..]}`` or ``{"<feature>": value, ..}`` → the row's values as floats."""
+    if type(payload) is dict and len(payload) == 1:  # the common case, checked in bulk
+        row = payload.get("features")
+        if type(row) is list and len(row) == len(features) and "features" not in features:
+            try:
+                if set(map(type, row)) <= NUMBER_TYPES:
+                    values = list(map(float, row))
+                    if all(map(isfinite, values)):
+                        return values
+            except OverflowError:  # an integer too large for a float: named below
+                pass
     if type(payload) is not dict:
         raise InputError(("body",), f"must be a JSON object, got {_describe(payload)}", "body_type")
     loc: Loc = ("body",)
@@ -135,8 +147,13 @@ def parse_single(payload: Any, features: Sequence[str]) -> np.ndarray:
     else:
         named = True
         row = _named(payload, features, loc)
-    try:
-        return _matrix([row], lambda _: loc)
+    if set(map(type, row)) <= NUMBER_TYPES:  # well-formed named features, checked in bulk
+        with contextlib.suppress(OverflowError):  # an integer too large for a float
+            values = list(map(float, row))
+            if all(map(isfinite, values)):
+                return values
+    try:  # bad input: find the first offending value and name it
+        return [_check_value(value, (*loc, position)) for position, value in enumerate(row)]
     except InputError as error:
         raise _fix_loc(error, features, named) from None
 

@@ -1,0 +1,97 @@
+"""What an endpoint needs from a request, without Starlette's ``Request`` and ``Response``.
+
+The prediction endpoints are served straight from the ASGI scope (see
+``hotpath.py``) and, for FastAPI's routing, from a Starlette request; ``Call``
+gives both the same view: lower-case headers, the body channel and the
+client's address. ``send_json`` writes a JSON response to a raw ASGI ``send``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from mlship.api.responses import JSON_OPTIONS, ApiError
+
+JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+
+
+class Call:
+    """Lower-case header names to values, the body channel and the client's address."""
+
+    __slots__ = ("client", "headers", "receive")
+
+    def __init__(self, headers: Mapping[str, str], receive: Receive, client: str | None) -> None:
+        self.headers, self.receive, self.client = headers, receive, client
+
+    @classmethod
+    def from_scope(cls, scope: Scope, receive: Receive) -> Call:
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            key = name.decode("latin-1")
+            if key not in headers:  # the first of repeated headers wins, as in Starlette
+                headers[key] = value.decode("latin-1")
+        client = scope.get("client")
+        return cls(headers, receive, client[0] if client else None)
+
+    @classmethod
+    def from_request(cls, request: Request) -> Call:
+        client = request.client
+        return cls(request.headers, request.receive, client.host if client else None)
+
+    async def json_body(self, max_bytes: int) -> bytes:
+        """The body of a JSON request, refusing other content types (415) and big bodies (413)."""
+        content_type = self.headers.get("content-type", "")
+        if content_type != "application/json":
+            media_type = content_type.split(";", 1)[0].strip().lower()
+            if media_type != "application/json" and not media_type.endswith("+json"):
+                raise ApiError(
+                    415, f"content type must be application/json, got {content_type or 'none'}"
+                )
+        too_large = f"request body exceeds the limit of {max_bytes} bytes"
+        declared = self.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            raise ApiError(413, too_large)
+        parts: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ApiError(400, "client disconnected before sending the body")
+            part = message.get("body", b"")
+            size += len(part)
+            if size > max_bytes:
+                raise ApiError(413, too_large)
+            parts.append(part)
+            more = message.get("more_body", False)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+async def send_json(
+    send: Send,
+    content: Any,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    raw_headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Serialise ``content`` with orjson and send it as a complete response.
+
+    ``headers`` are the response's own (``Retry-After``...), ``raw_headers``
+    pre-encoded ones added to every response of the route.
+    """
+    body = orjson.dumps(content, option=JSON_OPTIONS)
+    encoded = [JSON_CONTENT_TYPE, (b"content-length", str(len(body)).encode())]
+    if raw_headers:
+        encoded += raw_headers
+    if headers:
+        encoded += [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in headers.items()
+        ]
+    await send({"type": "http.response.start", "status": status, "headers": encoded})
+    await send({"type": "http.response.body", "body": body})
