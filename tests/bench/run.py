@@ -254,9 +254,11 @@ def main() -> None:
         )  # fmt: skip
         floor_process = stack.enter_context(
             server(
+                # The API's own uvicorn options (see mlship.api.__main__), so that the two
+                # differ only in the application.
                 [bin_path("uvicorn"), "tests.bench.floor:app", "--host", "127.0.0.1",
                  "--port", str(floor_port), "--workers", "1", "--no-access-log",
-                 "--log-level", "warning"],
+                 "--no-server-header", "--no-proxy-headers", "--log-level", "warning"],
                 base_env(),
                 workdir / "floor.log",
             )
