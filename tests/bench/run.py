@@ -6,9 +6,10 @@ swap under load and the cold start. Writes ``bench/results.json`` and prints
 a markdown table. Bounded: about three minutes, 127.0.0.1 only.
 
 The three servers are loaded in interleaved rounds (api, mlflow_serve, floor,
-api, ...) and each figure is the median over the rounds: on a shared machine
-the speed drifts by tens of percent within a minute, and a ratio of two runs
-taken a minute apart would measure the drift as much as the servers.
+api, ...): each server's figures are medians over the rounds, and each ratio
+is the median of the rounds' ratios. On a shared machine the speed drifts by
+tens of percent within a minute, and a ratio of two runs taken a minute apart
+would measure the drift as much as the servers.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.bench import wrk
+from tests.bench import cpus, wrk
 from tests.support.components import free_port
 from tests.support.mlflow_server import MlflowServer
 from tests.support.models import FEATURES, iris, register_model
@@ -75,7 +76,11 @@ def wait_status(url: str, timeout: float, process: subprocess.Popen[bytes]) -> f
 def server(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as handle:
         process = subprocess.Popen(
-            command, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+            cpus.as_server(command),
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         yield process
@@ -121,6 +126,18 @@ def interleaved(targets: dict[str, tuple[str, dict[str, Any]]], workdir: Path) -
             load = wrk.run(url, payload, seconds=SECONDS, connections=CONNECTIONS, workdir=workdir)
             rounds[name].append(load)
     return {name: summarise(loads) for name, loads in rounds.items()}
+
+
+def paired_ratios(api: dict[str, Any], anchor: dict[str, Any], digits: int) -> list[float]:
+    """api rps ÷ anchor rps for each round, the two loads taken seconds apart.
+
+    The median of these is the reported ratio: it follows the machine's drift
+    better than a ratio of two medians taken over the whole run.
+    """
+    return [
+        round(mine / theirs, digits)
+        for mine, theirs in zip(api["rounds_rps"], anchor["rounds_rps"], strict=True)
+    ]
 
 
 def summarise(loads: list[wrk.Load]) -> dict[str, Any]:
@@ -190,7 +207,7 @@ def goals(results: dict[str, Any]) -> dict[str, Any]:
 def table(results: dict[str, Any]) -> str:
     lines = [
         f"mlship bench: wrk, {CONNECTIONS} connections, {ROUNDS} interleaved rounds of "
-        f"{SECONDS}s per server (medians), 1 worker each",
+        f"{SECONDS}s per server (medians), 1 worker each, {cpus.describe()}",
         "",
         "| server | rps | p50 ms | p99 ms | errors |",
         "| --- | ---: | ---: | ---: | ---: |",
@@ -274,18 +291,13 @@ def main() -> None:
             "floor": (f"http://127.0.0.1:{floor_port}/predict", single),
         }
         results |= interleaved(targets, workdir)
-        results["ratio_vs_mlflow"] = round(
-            results["api"]["rps"] / results["mlflow_serve"]["rps"], 2
-        )
-        results["ratio_vs_floor"] = round(results["api"]["rps"] / results["floor"]["rps"], 3)
-        # Each round's api/floor ratio, the two loads taken seconds apart: how much of the
-        # ratio is the servers and how much the machine's drift.
-        results["ratio_vs_floor_by_round"] = [
-            round(api / floor, 3)
-            for api, floor in zip(
-                results["api"]["rounds_rps"], results["floor"]["rounds_rps"], strict=True
-            )
-        ]
+        for anchor, key, digits in (
+            ("mlflow_serve", "ratio_vs_mlflow", 2),
+            ("floor", "ratio_vs_floor", 3),
+        ):
+            by_round = paired_ratios(results["api"], results[anchor], digits)
+            results[key] = statistics.median(by_round)
+            results[f"{key}_by_round"] = by_round
 
         print("bench: 1,000-row batches", flush=True)
         features, _, _ = iris()
@@ -305,6 +317,7 @@ def main() -> None:
         "seconds_per_round": SECONDS,
         "rounds": ROUNDS,
         "workers": 1,
+        "cpus": cpus.describe(),
     }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

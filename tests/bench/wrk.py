@@ -9,6 +9,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.bench import cpus
+
 LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -84,18 +86,20 @@ def run(
         lua += f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n"
     script.write_text(lua)
     completed = subprocess.run(
-        [
-            wrk_binary(),
-            "-t1",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--timeout",
-            "5s",
-            "--latency",
-            "-s",
-            str(script),
-            url,
-        ],
+        cpus.as_client(
+            [
+                wrk_binary(),
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "5s",
+                "--latency",
+                "-s",
+                str(script),
+                url,
+            ]
+        ),
         capture_output=True,
         text=True,
         timeout=seconds + 60,
