@@ -135,14 +135,19 @@ def test_auth_matrix_over_http(live: Live) -> None:
 def test_hot_reload_under_load_has_no_errors(live: Live) -> None:
     before = served_version(live)
     stop = threading.Event()
-    statuses: Counter[int] = Counter()
+    statuses: Counter[int | str] = Counter()
     versions: Counter[str] = Counter()
     lock = threading.Lock()
 
     def hammer() -> None:
         with live.api.client(headers=AUTH) as client:
             while not stop.is_set():
-                response = client.post("/predict", json=SEED)
+                try:
+                    response = client.post("/predict", json=SEED)
+                except httpx.HTTPError as error:  # counted as a failure, not a dead thread
+                    with lock:
+                        statuses[f"{type(error).__name__}: {error}"] += 1
+                    continue
                 with lock:
                     statuses[response.status_code] += 1
                     if response.status_code == 200:
@@ -153,8 +158,11 @@ def test_hot_reload_under_load_has_no_errors(live: Live) -> None:
         thread.start()
     try:
         after = register_model(live.tracking_uri, live.name)
-        wait_until(lambda: served_version(live) == after, timeout=120, what="hot swap")
-        wait_until(lambda: versions[after] >= 20, timeout=60, what="requests on the new model")
+        log = live.api.log  # its tail is shown if a wait times out
+        wait_until(lambda: served_version(live) == after, timeout=120, what="hot swap", log=log)
+        wait_until(
+            lambda: versions[after] >= 20, timeout=60, what="requests on the new model", log=log
+        )
     finally:
         stop.set()
         for thread in threads:
