@@ -139,10 +139,16 @@ def batches(api_url: str, workdir: Path, plan: Plan) -> dict[str, Any]:
     }
 
 
-def run_bench(plan: Plan, results_path: Path = RESULTS) -> dict[str, Any]:
-    """Measure everything the benchmark contract names; write and return the results."""
+def run_bench(
+    plan: Plan, results_path: Path = RESULTS, workdir: Path | None = None
+) -> dict[str, Any]:
+    """Measure everything the benchmark contract names; write and return the results.
+
+    ``workdir`` keeps the servers' logs and the MLflow store (a new temporary
+    directory by default, left in place for reading the logs).
+    """
     wrk.wrk_binary()
-    workdir = Path(tempfile.mkdtemp(prefix="mlship-bench-"))
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="mlship-bench-"))
     print(f"bench: working in {workdir}", flush=True)
     results: dict[str, Any] = {"load_average_at_start": os.getloadavg()}
     with ExitStack() as stack:

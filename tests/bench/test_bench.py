@@ -25,7 +25,9 @@ def test_a_one_round_bench_writes_every_figure(tmp_path: Path) -> None:
     if shutil.which("wrk") is None:
         missing("wrk", "apt-get install wrk")
     path = tmp_path / "results.json"
-    results = run_bench(Plan(rounds=1, seconds=1), path)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    results = run_bench(Plan(rounds=1, seconds=1), path, workdir)
 
     assert json.loads(path.read_text()) == json.loads(json.dumps(results))
     for name in SERVERS:
