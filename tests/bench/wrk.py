@@ -27,15 +27,6 @@ class Load:
     p99_ms: float
     errors: int
 
-    def summary(self) -> dict[str, float | int]:
-        return {
-            "rps": round(self.rps, 1),
-            "p50_ms": round(self.p50_ms, 3),
-            "p99_ms": round(self.p99_ms, 3),
-            "errors": self.errors,
-            "requests": self.requests,
-        }
-
 
 def wrk_binary() -> str:
     found = shutil.which("wrk")
