@@ -17,7 +17,9 @@ help: ## List the targets
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- environment
-$(INSTALLED): requirements-dev.txt model/requirements.txt api/requirements.txt model/pyproject.toml api/pyproject.toml
+# api/setup.py builds the compiled lane from lane.pyx: a change to it needs a new build.
+$(INSTALLED): requirements-dev.txt model/requirements.txt api/requirements.txt model/pyproject.toml api/pyproject.toml \
+	api/setup.py api/src/mlship/api/lane.pyx
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "mlship needs Python 3.11+"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -286,6 +288,8 @@ ci-act-venv: ## (act) Use the host's venv with this tree's sources in act's copy
 	  done; \
 	  touch $(INSTALLED); \
 	fi
+	@# This copy's compiled lane, built beside its sources (the host's is built from the host's).
+	@cd api && $(BIN)/python setup.py --quiet build_ext --inplace >/dev/null
 	@# mypy's cache outlives the copy: a warm cache makes the lint job minutes faster.
 	@if [ -n "$$GITHUB_ENV" ]; then \
 	  echo "PYTHONPATH=$(CURDIR)/model/src:$(CURDIR)/api/src" >> "$$GITHUB_ENV"; \
@@ -394,5 +398,6 @@ k8s-apply: k8s-render ## Apply one overlay to the current kubectl context (K8S_O
 # ---------------------------------------------------------------- housekeeping
 .PHONY: clean
 clean: ## Remove the venv, caches and local state (stop services first with make down)
-	rm -rf $(VENV) .mlship .pytest_cache .mypy_cache .ruff_cache bench/results.json
+	rm -rf $(VENV) .mlship .pytest_cache .mypy_cache .ruff_cache bench/results.json api/build \
+	  api/src/mlship/api/lane.c api/src/mlship/api/lane.*.so
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -12,12 +12,13 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
+from mlship.api import compiled
 from mlship.api.auth import KeyChecker
 from mlship.api.docs import install_docs
 from mlship.api.hotpath import ServiceApp
 from mlship.api.manager import ModelManager
 from mlship.api.metrics import Metrics
-from mlship.api.middleware import ObservabilityMiddleware, RequestObserver
+from mlship.api.middleware import ObservabilityMiddleware, RequestObserver, access_logger
 from mlship.api.responses import ApiError, api_error_handler
 from mlship.api.routes import build_router
 from mlship.api.security import RateLimiter, SecurityHeaders, SecurityHeadersMiddleware
@@ -46,7 +47,9 @@ def create_app(settings: Settings) -> FastAPI:
     multiprocess_dir = settings.prometheus_multiproc_dir
     metrics = Metrics(multiprocess_dir=str(multiprocess_dir) if multiprocess_dir else None)
     source = source_for(settings.model_uri, settings.tracking_uri)
-    manager = ModelManager(source, metrics, settings.reload_interval_seconds)
+    manager = ModelManager(
+        source, metrics, settings.reload_interval_seconds, lane=settings.compiled_lane
+    )
     keys = KeyChecker(
         settings.api_keys(), settings.file_keys_loader(), settings.keys_refresh_seconds
     )
@@ -62,8 +65,17 @@ def create_app(settings: Settings) -> FastAPI:
             )
         logger.info(
             "service starting",
-            extra={"model_uri": settings.model_uri, "tracking_uri": settings.tracking_uri},
+            extra={
+                "model_uri": settings.model_uri,
+                "tracking_uri": settings.tracking_uri,
+                "predict_lane": lane,
+            },
         )
+        if settings.compiled_lane and not compiled.AVAILABLE:
+            logger.warning(
+                "the compiled lane was not built (no C compiler when mlship-api was installed): "
+                "/predict is served by the Python lane"
+            )
         manager.start()
         flusher = asyncio.create_task(metrics.flush_every(settings.metrics_flush_seconds))
         await manager.wait_for_first_check(settings.startup_load_timeout_seconds)
@@ -91,6 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
     observer = RequestObserver(metrics, access_log=settings.access_log)
     security_headers = SecurityHeaders()
     app.hot_lane(routes.router, routes.hot, observer, security_headers)
+    lane = _install_compiled_lane(app, service, observer, security_headers)
     app.wrap(lambda inner: ObservabilityMiddleware(inner, observer))
     if settings.cors_allow_origins:
         origins = list(settings.cors_allow_origins)
@@ -98,6 +111,31 @@ def create_app(settings: Settings) -> FastAPI:
         app.cors_enabled()
     app.wrap(lambda inner: SecurityHeadersMiddleware(inner, security_headers))
     return app
+
+
+def _install_compiled_lane(
+    app: ServiceApp, service: Service, observer: RequestObserver, headers: SecurityHeaders
+) -> str:
+    """Put the compiled lane in front of /predict where it applies; says which lane serves it.
+
+    The compiled lane serves open services only: with API keys or rate limits,
+    every call needs the Python lane's checks.
+    """
+    settings, metrics = service.settings, service.metrics
+    if not settings.compiled_lane:
+        return "python (API_COMPILED_LANE=false)"
+    if not compiled.AVAILABLE:
+        return "python (compiled lane not built)"
+    if not service.open:
+        return "python (API keys or rate limits are configured)"
+    requests, duration = observer.mirrors("/predict", "POST", 200)
+    lane = compiled.PredictLane(
+        app.python_lane("/predict"), service.manager, metrics, headers.for_path("/predict"),
+        requests, duration, metrics.http_duration._upper_bounds, settings.max_body_bytes,
+        bool(settings.cors_allow_origins), access_logger if settings.access_log else None,
+    )  # fmt: skip
+    app.compiled_lane("/predict", lane)
+    return "compiled"
 
 
 def cors(app: ASGIApp, origins: list[str]) -> ASGIApp:

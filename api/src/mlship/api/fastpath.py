@@ -71,7 +71,7 @@ class LinearPipeline:
                 offset = op(offset, parameter)
             else:  # scales both
                 slope, offset = op(slope, parameter), op(offset, parameter)
-        self._row_scores: list[tuple[list[float], float]] = list(
+        self.row_scores: list[tuple[list[float], float]] = list(
             zip((coef.T * slope).tolist(), (offset @ coef + intercept).tolist(), strict=True)
         )
 
@@ -96,7 +96,7 @@ class LinearPipeline:
         # function call, which costs more than its few multiplications.
         mul, exp = operator.mul, math.exp
         scores = []
-        for weights, bias in self._row_scores:
+        for weights, bias in self.row_scores:
             scores.append(bias + sum(map(mul, weights, row)))
         if len(scores) == 1:
             positive = _sigmoid(scores[0])

@@ -4,7 +4,8 @@ FastAPI's routing, dependency solving, Starlette's request and response
 objects and every middleware layer cost more per call than a small model's
 prediction. The prediction endpoints are written as ``CallHandler``s (a
 ``Call`` in, JSON content out, ``ApiError`` for refusals), so ``ServiceApp``
-serves them straight from the ASGI scope when method and path match exactly:
+serves them straight from the ASGI scope when method and path match exactly
+(first through the compiled lane, ``lane.pyx``, where one is installed):
 it observes the request (ID, metrics, access log) and adds the security
 headers itself, with the same objects the middleware uses, so answers, metrics
 and logs are the same either way. The handlers are FastAPI routes too
@@ -61,6 +62,7 @@ class ServiceApp(FastAPI):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._hot: dict[tuple[str, str], HotRoute] = {}
+        self._compiled: dict[tuple[str, str], ASGIApp] = {}
         self._entry: ASGIApp = super().__call__
         self._observer: RequestObserver | None = None
         self._cors = False
@@ -92,12 +94,36 @@ class ServiceApp(FastAPI):
         """Cross-origin calls (an ``Origin`` header) then go through the CORS middleware."""
         self._cors = True
 
+    def compiled_lane(self, path: str, lane: ASGIApp) -> None:
+        """Serve POST ``path`` with ``lane``; it hands what it does not serve to ``python_lane``."""
+        self._compiled[("POST", path)] = lane
+
+    def python_lane(self, path: str) -> ASGIApp:
+        """The hot lane of ``path`` in Python (``compiled_lane``'s fallback)."""
+        hot = self._hot[("POST", path)]
+
+        async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+            await self._serve_hot(hot, scope, receive, send)
+
+        return serve
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        hot = self._hot.get((scope["method"], scope["path"])) if scope["type"] == "http" else None
-        if hot is None or (self._cors and _has_origin(scope)):
+        if scope["type"] == "http":
+            route = (scope["method"], scope["path"])
+            compiled = self._compiled.get(route)
+            if compiled is not None:
+                await compiled(scope, receive, send)
+                return
+            hot = self._hot.get(route)
+            if hot is not None:
+                await self._serve_hot(hot, scope, receive, send)
+                return
+        await self._entry(scope, receive, send)
+
+    async def _serve_hot(self, hot: HotRoute, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._cors and _has_origin(scope):
             await self._entry(scope, receive, send)
             return
-        # The hot lane, inline: a coroutine less per request.
         observer = self._observer
         assert observer is not None  # noqa: S101 (set with the hot routes)
         observation = observer.begin(scope)

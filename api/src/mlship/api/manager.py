@@ -48,10 +48,13 @@ class RegistryStatus:
 class ModelManager:
     """The model being served and the task that keeps it current."""
 
-    def __init__(self, source: ModelSource, metrics: Metrics, interval: float) -> None:
+    def __init__(
+        self, source: ModelSource, metrics: Metrics, interval: float, *, lane: bool = True
+    ) -> None:
         self.source = source
         self.metrics = metrics
         self.interval = interval
+        self.lane = lane  # build versions with the compiled lane's kernel when available
         self.current: ServedModel | None = None
         self.registry = RegistryStatus()
         self.failed_versions: dict[str, str] = {}
@@ -132,6 +135,7 @@ class ModelManager:
                 "previous_version": previous.ref.version if previous else None,
                 "load_seconds": round(duration, 3),
                 "compiled": served.compiled,
+                "lane": "compiled" if served.kernel is not None else "python",
             },
         )
         return "loaded"
@@ -140,7 +144,7 @@ class ModelManager:
         workdir = Path(tempfile.mkdtemp(prefix="mlship-model-"))
         try:
             directory = self.source.fetch(ref, workdir)
-            return ServedModel.build(ref, load_artifact(directory), self.metrics)
+            return ServedModel.build(ref, load_artifact(directory), self.metrics, lane=self.lane)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -63,7 +63,8 @@ class RequestObserver:
         header = (b"x-request-id", current_id.encode("latin-1"))
         return started, current_id, header, request_id.set(current_id)
 
-    def _mirrors_of(self, route: str, method: str, status: int) -> tuple[list[float], list[float]]:
+    def mirrors(self, route: str, method: str, status: int) -> tuple[list[float], list[float]]:
+        """The tally mirrors of a route's request counter (status class) and latency histogram."""
         metrics = self.metrics
         status_class = STATUS_CLASSES.get(status // 100, "5xx")
         counter = metrics.tally.counter(metrics.http_requests.labels(route, method, status_class))
@@ -78,7 +79,7 @@ class RequestObserver:
         elapsed = time.perf_counter() - started
         method = scope["method"]
         mirrors = self._mirrors.get((template, method, status))
-        counter, duration = mirrors or self._mirrors_of(template, method, status)
+        counter, duration = mirrors or self.mirrors(template, method, status)
         counter[0] += 1
         duration[bisect_left(self._bounds, elapsed)] += 1  # observe(), inlined
         duration[-1] += elapsed

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from mlship.api import compiled as compiled_lane
 from mlship.api.artifact import Artifact
-from mlship.api.fastpath import Proba, RowProba, verified
+from mlship.api.fastpath import RELATIVE_TOLERANCE, LinearPipeline, Proba, RowProba, verified
 from mlship.api.metrics import Metrics
 from mlship.api.source import ModelRef
 from mlship.api.tally import observe
@@ -61,6 +62,7 @@ class ServedModel:
     predict_row: RowProba
     metrics: Metrics
     compiled: bool = False
+    lane: bool = True  # use the compiled lane (lane.pyx) when it was built
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
@@ -90,7 +92,8 @@ class ServedModel:
         }
         self._inference_bounds: list[float] = metrics.inference_duration._upper_bounds
         self._tenths_bounds: list[float] = metrics.feature_quantile._upper_bounds
-        self.infer_one = self._single_row_path()
+        self.kernel = self._row_kernel() if self.lane and compiled_lane.AVAILABLE else None
+        self.infer_one = self.kernel.infer_one if self.kernel else self._single_row_path()
 
     def _single_row_path(self) -> Callable[[list[float]], tuple[int, list[float]]]:
         """``infer_one``: the class index and probabilities of one row, metrics recorded.
@@ -124,8 +127,40 @@ class ServedModel:
 
         return infer_one
 
+    def _row_kernel(self) -> compiled_lane.RowKernel | None:
+        """``infer_one`` in C, with the same metrics; None for rows too wide for it.
+
+        The C arithmetic is used only where ``predict_row`` is the folded linear
+        pipeline and the kernel reproduces it on the smoke sample; otherwise the
+        kernel calls ``predict_row`` and records the metrics itself.
+        """
+        if len(self.features) > compiled_lane.MAX_FEATURES:
+            return None
+        pipeline = getattr(self.predict_row, "__self__", None)
+        row_scores = pipeline.row_scores if isinstance(pipeline, LinearPipeline) else None
+        quantiles = [(column, deciles, slots) for column, _, deciles, slots in self._quantiles]
+
+        def kernel(scores: list[tuple[list[float], float]] | None) -> compiled_lane.RowKernel:
+            return compiled_lane.RowKernel(
+                scores, self.predict_row, self.features, self.class_names, self.ref.name,
+                self.ref.version, self._predicted, self._confidence, self._confidence_bounds,
+                self._inference["predict"], self._inference_bounds, quantiles,
+            )  # fmt: skip
+
+        built = kernel(row_scores)
+        sample = self.artifact.smoke_inputs
+        if row_scores is not None and sample is not None:
+            for row in sample.tolist():
+                if not np.allclose(
+                    built.probabilities(row), self.predict_row(row), rtol=RELATIVE_TOLERANCE, atol=0
+                ):
+                    return kernel(None)
+        return built
+
     @classmethod
-    def build(cls, ref: ModelRef, artifact: Artifact, metrics: Metrics) -> ServedModel:
+    def build(
+        cls, ref: ModelRef, artifact: Artifact, metrics: Metrics, *, lane: bool = True
+    ) -> ServedModel:
         """Pick the fastest exact ``predict_proba``, smoke-check it and wrap the version."""
         probes = [array for array in (artifact.smoke_inputs,) if array is not None]
         if artifact.feature_quantiles and len(artifact.feature_quantiles) == len(artifact.features):
@@ -135,7 +170,7 @@ class ServedModel:
         probe = np.vstack(probes) if probes else np.empty((0, len(artifact.features)))
         predict_proba, predict_row, compiled = verified(artifact.estimator, probe)
         smoke_check(artifact, predict_proba)
-        return cls(ref, artifact, predict_proba, predict_row, metrics, compiled)
+        return cls(ref, artifact, predict_proba, predict_row, metrics, compiled, lane)
 
     def infer(self, rows: np.ndarray, endpoint: str) -> np.ndarray:
         """Class probabilities for ``rows``; records the model metrics."""

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
         le=60,
         description="how stale one worker's metrics may be in another worker's /metrics",
     )
+    compiled_lane: bool = Field(
+        default=True,
+        description="serve /predict from the compiled lane when it was built (false: Python only)",
+    )
     log_level: LogLevel = "info"
     access_log: bool = True
     host: str = "127.0.0.1"
