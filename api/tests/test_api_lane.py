@@ -13,13 +13,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from api.tests.conftest import running
+from api.tests.conftest import running, wait_ready
 from mlship.api import compiled
+from mlship.api.app import create_app
 from mlship.api.artifact import Artifact
 from mlship.api.metrics import Metrics
 from mlship.api.served import ServedModel
@@ -248,3 +250,36 @@ def test_a_kernel_refuses_rows_of_the_wrong_width() -> None:
     assert model.kernel is not None
     with pytest.raises(ValueError, match="expected 4 values, got 3"):
         model.kernel.infer_one([1.0, 2.0, 3.0])
+
+
+def test_the_server_entry_is_the_lane_in_front_of_the_app(model_dir: Path) -> None:
+    app = create_app(Settings(model_uri=str(model_dir), access_log=False))
+    entry = app.entry
+    assert entry is not app  # what mlship-api hands to uvicorn (as an ASGI 3 app)
+
+    async def asgi3(scope: Any, receive: Any, send: Any) -> None:
+        # TestClient cannot tell a compiled coroutine method is ASGI 3 (mlship-api names it).
+        await entry(scope, receive, send)
+
+    with TestClient(asgi3) as client:  # lifespan too goes through the lane to the app
+        wait_ready(client)
+        answer = client.post("/predict", content=BODIES["array"], headers=JSON)
+        refused = client.post("/predict", content=BODIES["NaN"], headers=JSON)
+        model = client.get("/model")
+    assert answer.status_code == 200
+    assert answer.json()["class_name"] == "setosa"
+    assert refused.status_code == 422
+    assert model.json()["loaded"] is True
+
+
+def test_without_the_lane_built_python_serves_and_says_so(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(compiled, "AVAILABLE", False)
+    app = create_app(Settings(model_uri=str(model_dir), access_log=False))
+    assert app.entry is app
+    with TestClient(app) as client:
+        wait_ready(client)
+        answer = client.post("/predict", content=BODIES["array"], headers=JSON)
+    assert answer.status_code == 200
+    assert any("compiled lane was not built" in record.getMessage() for record in caplog.records)

@@ -49,6 +49,7 @@ def serve(settings: Settings) -> None:
     uvicorn.run(
         "mlship.api.app:app_from_environment",
         factory=True,
+        interface="asgi3",  # the compiled lane is not a Python coroutine function
         host=settings.host,
         port=settings.port,
         workers=settings.workers,

@@ -42,7 +42,7 @@ def _bound_registry_calls(settings: Settings) -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(settings.registry_timeout_seconds))
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings) -> ServiceApp:
     """A service for ``settings``; the model loads in the background once it starts."""
     multiprocess_dir = settings.prometheus_multiproc_dir
     metrics = Metrics(multiprocess_dir=str(multiprocess_dir) if multiprocess_dir else None)
@@ -130,9 +130,10 @@ def _install_compiled_lane(
         return "python (API keys or rate limits are configured)"
     requests, duration = observer.mirrors("/predict", "POST", 200)
     lane = compiled.PredictLane(
-        app.python_lane("/predict"), service.manager, metrics, headers.for_path("/predict"),
-        requests, duration, metrics.http_duration._upper_bounds, settings.max_body_bytes,
-        bool(settings.cors_allow_origins), access_logger if settings.access_log else None,
+        app, "/predict", app.python_lane("/predict"), service.manager, metrics,
+        headers.for_path("/predict"), requests, duration, metrics.http_duration._upper_bounds,
+        settings.max_body_bytes, bool(settings.cors_allow_origins),
+        access_logger if settings.access_log else None,
     )  # fmt: skip
     app.compiled_lane("/predict", lane)
     return "compiled"
@@ -150,6 +151,11 @@ def cors(app: ASGIApp, origins: list[str]) -> ASGIApp:
     )
 
 
-def app_from_environment() -> FastAPI:
-    """Factory for ``uvicorn --factory mlship.api.app:app_from_environment`` (and workers)."""
-    return create_app(Settings())
+def app_from_environment() -> ASGIApp:
+    """Factory for ``uvicorn --factory mlship.api.app:app_from_environment`` (and workers).
+
+    The app's ``entry``: the compiled lane in front of it when one is installed
+    (an ASGI 3 callable uvicorn cannot recognise by inspection: ``__main__``
+    names the interface).
+    """
+    return create_app(Settings()).entry

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
@@ -31,6 +31,9 @@ from mlship.api.call import Call, send_json
 from mlship.api.middleware import RequestObserver
 from mlship.api.responses import ApiError, json_response
 from mlship.api.security import SecurityHeaders
+
+if TYPE_CHECKING:  # built only with a C compiler (compiled.AVAILABLE)
+    from mlship.api.lane import PredictLane
 
 CallHandler = Callable[[Call], Awaitable[Any]]
 logger = logging.getLogger("mlship.api")
@@ -66,6 +69,8 @@ class ServiceApp(FastAPI):
         self._entry: ASGIApp = super().__call__
         self._observer: RequestObserver | None = None
         self._cors = False
+        # What a server should call: this app, or the compiled lane in front of it.
+        self.entry: ASGIApp = self
 
     def wrap(self, middleware: Callable[[ASGIApp], ASGIApp]) -> None:
         """Put ``middleware`` around FastAPI (the hot lane does its work itself)."""
@@ -94,9 +99,14 @@ class ServiceApp(FastAPI):
         """Cross-origin calls (an ``Origin`` header) then go through the CORS middleware."""
         self._cors = True
 
-    def compiled_lane(self, path: str, lane: ASGIApp) -> None:
-        """Serve POST ``path`` with ``lane``; it hands what it does not serve to ``python_lane``."""
-        self._compiled[("POST", path)] = lane
+    def compiled_lane(self, path: str, lane: PredictLane) -> None:
+        """Serve POST ``path`` with ``lane``; it hands what it does not serve to ``python_lane``.
+
+        ``lane`` also becomes ``entry``: a server calling it directly saves this
+        app's frame on every call of the path.
+        """
+        self._compiled[("POST", path)] = lane.serve
+        self.entry = lane
 
     def python_lane(self, path: str) -> ASGIApp:
         """The hot lane of ``path`` in Python (``compiled_lane``'s fallback)."""

@@ -29,6 +29,8 @@ class RowKernel:
 class PredictLane:
     def __init__(
         self,
+        app: Callable[[Any, Any, Any], Awaitable[None]],
+        path: str,
         fallback: Callable[[Any, Any, Any], Awaitable[None]],
         manager: Any,
         metrics: Any,
@@ -41,3 +43,4 @@ class PredictLane:
         access_logger: Any,
     ) -> None: ...
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None: ...
+    async def serve(self, scope: Any, receive: Any, send: Any) -> None: ...

@@ -332,18 +332,24 @@ cdef class Replay:
 
 
 cdef class PredictLane:
-    """``POST /predict``'s accept path in C; everything else goes to ``fallback``."""
+    """``POST /predict``'s accept path in C in front of ``app``, which serves everything else.
 
-    cdef object fallback, manager, metrics, access_logger
+    As the outermost ASGI app (what uvicorn calls) it saves the Python frames
+    between the server and the lane; other requests, lifespan included, go to
+    ``app`` unchanged.
+    """
+
+    cdef object app, fallback, manager, metrics, access_logger
+    cdef str path
     cdef list headers, requests, duration
     cdef Doubles duration_bounds
     cdef Py_ssize_t max_body_bytes
     cdef bint cors
     cdef uint64_t state
 
-    def __init__(self, fallback, manager, metrics, headers, requests, duration,
+    def __init__(self, app, path, fallback, manager, metrics, headers, requests, duration,
                  duration_bounds, Py_ssize_t max_body_bytes, bint cors, access_logger):
-        """``fallback`` is the Python lane for /predict (an ASGI callable).
+        """``fallback`` is the Python lane for ``path`` (an ASGI callable).
 
         ``headers`` are the route's security headers, ``requests`` and
         ``duration`` the mirrors of its 2xx counter and latency histogram.
@@ -351,6 +357,7 @@ cdef class PredictLane:
         request: while it logs successful calls (debug level), they go to the
         Python lane, which writes those lines.
         """
+        self.app, self.path = app, path
         self.fallback, self.manager, self.metrics = fallback, manager, metrics
         self.headers = list(headers)
         self.requests, self.duration = requests, duration
@@ -375,6 +382,12 @@ cdef class PredictLane:
         return PyBytes_FromStringAndSize(text, 32)
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        return await self.serve(scope, receive, send)
+
+    async def serve(self, scope, receive, send):
+        """Serve one ``POST`` to the lane's path."""
         cdef double started = monotonic()
         cdef double[MAX_VALUES] row
         if self.access_logger is not None and self.access_logger.isEnabledFor(10):  # DEBUG
