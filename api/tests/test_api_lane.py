@@ -90,9 +90,11 @@ def exchange(settings: Settings, calls: Calls) -> dict[str, Any]:
         "mlship_http_requests_total{",
         "mlship_prediction_confidence",
     )
+    # The compiled lane creates its 5xx series up front (at zero); the Python lane on first use.
+    counted = [line for line in metrics.splitlines() if not line.endswith('xx"} 0.0')]
     return {
         "answers": answers,
-        "metrics": sorted(line for line in metrics.splitlines() if line.startswith(kept)),
+        "metrics": sorted(line for line in counted if line.startswith(kept)),
         "features": sorted(line for line in metrics.splitlines() if "feature_quantile" in line),
     }
 

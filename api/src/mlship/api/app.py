@@ -129,9 +129,11 @@ def _install_compiled_lane(
     if not service.open:
         return "python (API keys or rate limits are configured)"
     requests, duration = observer.mirrors("/predict", "POST", 200)
+    failures, _ = observer.mirrors("/predict", "POST", 500)
     lane = compiled.PredictLane(
         app, "/predict", app.python_lane("/predict"), service.manager, metrics,
-        headers.for_path("/predict"), requests, duration, metrics.http_duration._upper_bounds,
+        headers.for_path("/predict"), requests, failures, duration,
+        metrics.http_duration._upper_bounds,
         settings.max_body_bytes, bool(settings.cors_allow_origins),
         access_logger if settings.access_log else None,
     )  # fmt: skip

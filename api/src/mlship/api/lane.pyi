@@ -36,6 +36,7 @@ class PredictLane:
         metrics: Any,
         headers: Sequence[tuple[bytes, bytes]],
         requests: list[float],
+        failures: list[float],
         duration: list[float],
         duration_bounds: Sequence[float],
         max_body_bytes: int,

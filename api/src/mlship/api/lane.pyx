@@ -341,18 +341,20 @@ cdef class PredictLane:
 
     cdef object app, fallback, manager, metrics, access_logger
     cdef str path
-    cdef list headers, requests, duration
+    cdef list headers, requests, failures, duration
     cdef Doubles duration_bounds
     cdef Py_ssize_t max_body_bytes
     cdef bint cors
     cdef uint64_t state
 
-    def __init__(self, app, path, fallback, manager, metrics, headers, requests, duration,
-                 duration_bounds, Py_ssize_t max_body_bytes, bint cors, access_logger):
+    def __init__(self, app, path, fallback, manager, metrics, headers, requests, failures,
+                 duration, duration_bounds, Py_ssize_t max_body_bytes, bint cors, access_logger):
         """``fallback`` is the Python lane for ``path`` (an ASGI callable).
 
-        ``headers`` are the route's security headers, ``requests`` and
-        ``duration`` the mirrors of its 2xx counter and latency histogram.
+        ``headers`` are the route's security headers; ``requests``,
+        ``failures`` and ``duration`` the mirrors of its 2xx and 5xx counters
+        and latency histogram (a call that fails before its answer is ready,
+        a cancelled one say, counts as 5xx, as in the Python lane).
         ``access_logger`` (or None when the access log is off) is asked per
         request: while it logs successful calls (debug level), they go to the
         Python lane, which writes those lines.
@@ -360,7 +362,7 @@ cdef class PredictLane:
         self.app, self.path = app, path
         self.fallback, self.manager, self.metrics = fallback, manager, metrics
         self.headers = list(headers)
-        self.requests, self.duration = requests, duration
+        self.requests, self.failures, self.duration = requests, failures, duration
         self.duration_bounds = Doubles(duration_bounds)
         self.max_body_bytes, self.cors = max_body_bytes, cors
         self.access_logger = access_logger
@@ -418,12 +420,14 @@ cdef class PredictLane:
         )
         self.metrics.requests_in_flight += 1
         deferred = None
+        requests = self.failures  # until the answer is ready: what the Python lane counts as 500
         try:
             message = await receive()
             body = self._answer(message, <RowKernel>kernel, row)
             if body is None:
                 deferred = message
             else:
+                requests = self.requests
                 headers = [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
@@ -435,7 +439,7 @@ cdef class PredictLane:
         finally:
             self.metrics.requests_in_flight -= 1
             if deferred is None:
-                self.requests[0] = self.requests[0] + 1
+                requests[0] = requests[0] + 1
                 observe(self.duration, self.duration_bounds, monotonic() - started)
         if deferred is not None:
             # Refusals are the Python lane's: it reads the same body and names the problem.
@@ -461,4 +465,7 @@ cdef class PredictLane:
             return None
         if not read_row(payload, kernel.features, kernel.features_is_a_feature, row):
             return None
-        return kernel.answer(row)
+        try:
+            return kernel.answer(row)
+        except Exception:  # the Python lane logs it and answers 500 with the usual headers
+            return None
