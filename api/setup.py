@@ -5,14 +5,22 @@ and the service serves every request from its Python lane (same answers,
 more CPU per request). ``mlship-api`` logs which lane serves /predict.
 """
 
+import hashlib
+from pathlib import Path
+
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
+SOURCE = "src/mlship/api/lane.pyx"
+DIGEST = hashlib.sha256(Path(SOURCE).read_bytes()).hexdigest()
+
 LANE = Extension(
     "mlship.api.lane",
-    ["src/mlship/api/lane.pyx"],
+    [SOURCE],
     # No fused multiply-add: the lane's probabilities equal the Python lane's to the bit.
     extra_compile_args=["-O2", "-ffp-contract=off"],
+    # The source's digest, so a test can tell a stale build from a current one.
+    define_macros=[("MLSHIP_LANE_SOURCE", f'"{DIGEST}"')],
     optional=True,
 )
 

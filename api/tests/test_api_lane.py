@@ -7,6 +7,7 @@ answers byte for byte and the metrics value for value.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,14 @@ Calls = list[tuple[bytes, dict[str, str]]]
 def lane_built() -> None:
     if not compiled.AVAILABLE:
         missing("the compiled lane", "install mlship-api with a C compiler (make install)")
+
+
+def test_the_lane_was_built_from_this_source() -> None:
+    from mlship.api import lane  # noqa: PLC0415 (present: checked by lane_built)
+
+    source = Path(lane.__file__).with_name("lane.pyx")
+    expected = hashlib.sha256(source.read_bytes()).hexdigest()
+    assert expected == lane.SOURCE_SHA256, "the compiled lane is stale: run make install"
 
 
 def exchange(settings: Settings, calls: Calls) -> dict[str, Any]:
@@ -285,3 +294,28 @@ def test_without_the_lane_built_python_serves_and_says_so(
         answer = client.post("/predict", content=BODIES["array"], headers=JSON)
     assert answer.status_code == 200
     assert any("compiled lane was not built" in record.getMessage() for record in caplog.records)
+
+
+def test_with_api_keys_the_lane_checks_the_key_as_the_python_lane_does(model_dir: Path) -> None:
+    body = BODIES["array"]
+    calls = [
+        (body, {**JSON, "x-api-key": "first-key"}),
+        (body, {**JSON, "authorization": "Bearer second-key"}),
+        (body, {**JSON, "authorization": "bearer  second-key "}),
+        (body, JSON),
+        (body, {**JSON, "x-api-key": "wrong"}),
+        (body, {**JSON, "authorization": "Basic first-key"}),
+        (body, {**JSON, "x-api-key": "", "authorization": "Bearer first-key"}),
+        (BODIES["NaN"], {**JSON, "x-api-key": "first-key"}),
+    ]
+    fast, slow = both_lanes(model_dir, calls, keys=("first-key", "second-key"))
+    assert without_request_ids(fast["answers"]) == without_request_ids(slow["answers"])
+    assert fast["metrics"] == slow["metrics"]
+    assert [answer[0] for answer in fast["answers"]] == [200, 200, 200, 401, 403, 401, 200, 422]
+
+
+def test_keys_keep_the_lane_and_a_rate_limit_keeps_predictions_in_python(model_dir: Path) -> None:
+    with_keys = create_app(Settings(model_uri=str(model_dir), keys=("first-key",)))
+    assert with_keys.entry is not with_keys
+    limited = create_app(Settings(model_uri=str(model_dir), rate_limit_per_second=100))
+    assert limited.entry is limited

@@ -118,16 +118,16 @@ def _install_compiled_lane(
 ) -> str:
     """Put the compiled lane in front of /predict where it applies; says which lane serves it.
 
-    The compiled lane serves open services only: with API keys or rate limits,
-    every call needs the Python lane's checks.
+    With API keys the lane checks the key through the service's ``KeyChecker``;
+    rate limits need the Python lane's accounting, so they keep every call there.
     """
     settings, metrics = service.settings, service.metrics
     if not settings.compiled_lane:
         return "python (API_COMPILED_LANE=false)"
     if not compiled.AVAILABLE:
         return "python (compiled lane not built)"
-    if not service.open:
-        return "python (API keys or rate limits are configured)"
+    if service.limiter.enabled:
+        return "python (a rate limit is configured)"
     requests, duration = observer.mirrors("/predict", "POST", 200)
     failures, _ = observer.mirrors("/predict", "POST", 500)
     lane = compiled.PredictLane(
@@ -136,6 +136,7 @@ def _install_compiled_lane(
         metrics.http_duration._upper_bounds,
         settings.max_body_bytes, bool(settings.cors_allow_origins),
         access_logger if settings.access_log else None,
+        service.keys if service.keys.enabled else None,
     )  # fmt: skip
     app.compiled_lane("/predict", lane)
     return "compiled"

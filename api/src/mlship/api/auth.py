@@ -75,6 +75,12 @@ class KeyChecker:
             matched |= hmac.compare_digest(candidate, known)
         return matched
 
+    def admits(self, headers: Mapping[str, str]) -> bool:
+        """Whether ``headers`` carry a valid key: ``require`` without naming the problem."""
+        self._refresh()
+        key = self.presented(headers)
+        return key is not None and self.matches(key)
+
     def require(self, headers: Mapping[str, str]) -> None:
         """Raise 401 without a key and 403 with a wrong one (lower-case header names)."""
         self._refresh()

@@ -105,7 +105,7 @@ class ServiceApp(FastAPI):
         ``lane`` also becomes ``entry``: a server calling it directly saves this
         app's frame on every call of the path.
         """
-        self._compiled[("POST", path)] = lane.serve
+        self._compiled[("POST", path)] = lane
         self.entry = lane
 
     def python_lane(self, path: str) -> ASGIApp:

@@ -3,6 +3,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 MAX_FEATURES: int
+SOURCE_SHA256: str
 
 class RowKernel:
     n_features: int
@@ -42,6 +43,6 @@ class PredictLane:
         max_body_bytes: int,
         cors: bool,
         access_logger: Any,
+        keys: Any,
     ) -> None: ...
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None: ...
-    async def serve(self, scope: Any, receive: Any, send: Any) -> None: ...

@@ -31,6 +31,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.long cimport PyLong_AsDouble
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.math cimport exp, isfinite
 from libc.stdint cimport uint64_t
 
@@ -46,6 +47,17 @@ cdef extern from "<time.h>" nogil:
         long tv_nsec
     int clock_gettime(int clock, timespec* now)
     int CLOCK_MONOTONIC
+
+cdef extern from *:
+    """
+    #ifndef MLSHIP_LANE_SOURCE
+    #define MLSHIP_LANE_SOURCE ""
+    #endif
+    """
+    const char* MLSHIP_LANE_SOURCE
+
+# The SHA-256 of the lane.pyx this module was built from (api/setup.py).
+SOURCE_SHA256 = MLSHIP_LANE_SOURCE.decode("ascii")
 
 cdef enum:
     # Rows wider than this are left to the Python lane (scratch space lives on the stack).
@@ -339,7 +351,7 @@ cdef class PredictLane:
     ``app`` unchanged.
     """
 
-    cdef object app, fallback, manager, metrics, access_logger
+    cdef object app, fallback, manager, metrics, access_logger, keys
     cdef str path
     cdef list headers, requests, failures, duration
     cdef Doubles duration_bounds
@@ -348,7 +360,8 @@ cdef class PredictLane:
     cdef uint64_t state
 
     def __init__(self, app, path, fallback, manager, metrics, headers, requests, failures,
-                 duration, duration_bounds, Py_ssize_t max_body_bytes, bint cors, access_logger):
+                 duration, duration_bounds, Py_ssize_t max_body_bytes, bint cors, access_logger,
+                 keys):
         """``fallback`` is the Python lane for ``path`` (an ASGI callable).
 
         ``headers`` are the route's security headers; ``requests``,
@@ -357,7 +370,9 @@ cdef class PredictLane:
         a cancelled one say, counts as 5xx, as in the Python lane).
         ``access_logger`` (or None when the access log is off) is asked per
         request: while it logs successful calls (debug level), they go to the
-        Python lane, which writes those lines.
+        Python lane, which writes those lines. ``keys`` is the service's
+        ``KeyChecker`` when API keys are configured (else None): a call whose
+        key it does not admit goes to the Python lane, which answers 401 or 403.
         """
         self.app, self.path = app, path
         self.fallback, self.manager, self.metrics = fallback, manager, metrics
@@ -365,7 +380,7 @@ cdef class PredictLane:
         self.requests, self.failures, self.duration = requests, failures, duration
         self.duration_bounds = Doubles(duration_bounds)
         self.max_body_bytes, self.cors = max_body_bytes, cors
-        self.access_logger = access_logger
+        self.access_logger, self.keys = access_logger, keys
         # Request IDs need to be unique, not secret: splitmix64 from a random seed.
         self.state = int.from_bytes(os.urandom(8), "little")
 
@@ -386,15 +401,11 @@ cdef class PredictLane:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
             return await self.app(scope, receive, send)
-        return await self.serve(scope, receive, send)
-
-    async def serve(self, scope, receive, send):
-        """Serve one ``POST`` to the lane's path."""
         cdef double started = monotonic()
         cdef double[MAX_VALUES] row
         if self.access_logger is not None and self.access_logger.isEnabledFor(10):  # DEBUG
             return await self.fallback(scope, receive, send)
-        content_type = content_length = incoming_id = None
+        content_type = content_length = incoming_id = api_key = authorization = None
         for name, value in scope["headers"]:
             if name == b"content-type":
                 if content_type is None:  # the first of repeated headers wins, as in Call
@@ -405,9 +416,17 @@ cdef class PredictLane:
             elif name == b"x-request-id":
                 if incoming_id is None:
                     incoming_id = value
+            elif name == b"x-api-key":
+                if api_key is None:
+                    api_key = value
+            elif name == b"authorization":
+                if authorization is None:
+                    authorization = value
             elif name == b"origin" and self.cors:
                 return await self.fallback(scope, receive, send)
         if content_type != b"application/json" or not self._within_limit(content_length):
+            return await self.fallback(scope, receive, send)
+        if self.keys is not None and not self._admitted(api_key, authorization):
             return await self.fallback(scope, receive, send)
         model = self.manager.current
         kernel = None if model is None else model.kernel
@@ -445,12 +464,30 @@ cdef class PredictLane:
             # Refusals are the Python lane's: it reads the same body and names the problem.
             await self.fallback(scope, Replay(deferred, receive), send)
 
+    cdef bint _admitted(self, api_key, authorization):
+        """The key check of ``KeyChecker``, on the headers it reads (decoded as in ``Call``)."""
+        presented = {}
+        if api_key is not None:
+            presented["x-api-key"] = (<bytes>api_key).decode("latin-1")
+        if authorization is not None:
+            presented["authorization"] = (<bytes>authorization).decode("latin-1")
+        return self.keys.admits(presented)
+
     cdef bint _within_limit(self, content_length):
+        """``Call.json_body``'s check of a declared length (non-digits are left to the body)."""
+        cdef Py_ssize_t size, index, declared = 0
+        cdef const char* digits
         if content_length is None:
             return True
-        return (<bytes>content_length).isdigit() and (
-            len(<bytes>content_length) <= 18 and int(content_length) <= self.max_body_bytes
-        )
+        size = PyBytes_GET_SIZE(content_length)
+        digits = PyBytes_AS_STRING(content_length)
+        for index in range(size):
+            if not b"0" <= digits[index] <= b"9":
+                return False  # the Python lane decides what such a header means
+            if declared > self.max_body_bytes or declared > (PY_SSIZE_T_MAX - 9) // 10:
+                return False
+            declared = declared * 10 + (digits[index] - 48)
+        return size > 0 and declared <= self.max_body_bytes
 
     cdef object _answer(self, dict message, RowKernel kernel, double* row):
         """The answer's body, or None when the Python lane must answer."""

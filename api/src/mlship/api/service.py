@@ -27,11 +27,6 @@ class Service:
         # its keys, not its presence), so an open service skips both checks at once.
         self._open = not self.keys.enabled and not self.limiter.enabled
 
-    @property
-    def open(self) -> bool:
-        """Predictions need no key and have no rate limit."""
-        return self._open
-
     def admit(self, call: Call) -> None:
         """The checks every prediction call passes first: API key, then the caller's rate."""
         if self._open:
