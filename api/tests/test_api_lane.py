@@ -22,8 +22,9 @@ from sklearn.preprocessing import StandardScaler
 
 from api.tests.conftest import running, wait_ready
 from mlship.api import compiled
-from mlship.api.app import create_app
+from mlship.api.app import app_from_environment, create_app, entry_from_environment
 from mlship.api.artifact import Artifact
+from mlship.api.hotpath import ServiceApp
 from mlship.api.metrics import Metrics
 from mlship.api.served import ServedModel
 from mlship.api.settings import Settings
@@ -319,3 +320,11 @@ def test_keys_keep_the_lane_and_a_rate_limit_keeps_predictions_in_python(model_d
     assert with_keys.entry is not with_keys
     limited = create_app(Settings(model_uri=str(model_dir), rate_limit_per_second=100))
     assert limited.entry is limited
+
+
+def test_mlship_api_serves_the_entry_and_uvicorn_users_get_the_app(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("API_MODEL_URI", str(model_dir))
+    assert isinstance(entry_from_environment(), compiled.PredictLane)
+    assert isinstance(app_from_environment(), ServiceApp)  # uvicorn recognises it as ASGI 3

@@ -47,7 +47,7 @@ def serve(settings: Settings) -> None:
     from mlship.api.logs import log_config  # noqa: PLC0415
 
     uvicorn.run(
-        "mlship.api.app:app_from_environment",
+        "mlship.api.app:entry_from_environment",
         factory=True,
         interface="asgi3",  # the compiled lane is not a Python coroutine function
         host=settings.host,

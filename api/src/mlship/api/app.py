@@ -154,11 +154,16 @@ def cors(app: ASGIApp, origins: list[str]) -> ASGIApp:
     )
 
 
-def app_from_environment() -> ASGIApp:
-    """Factory for ``uvicorn --factory mlship.api.app:app_from_environment`` (and workers).
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory mlship.api.app:app_from_environment``."""
+    return create_app(Settings())
 
-    The app's ``entry``: the compiled lane in front of it when one is installed
-    (an ASGI 3 callable uvicorn cannot recognise by inspection: ``__main__``
-    names the interface).
+
+def entry_from_environment() -> ASGIApp:
+    """The factory ``mlship-api`` gives uvicorn (and its workers): the app's ``entry``.
+
+    That is the compiled lane in front of the app when one is installed, an
+    ASGI 3 callable uvicorn cannot recognise by inspection, so ``__main__``
+    names the interface (``--interface asgi3`` by hand).
     """
     return create_app(Settings()).entry
