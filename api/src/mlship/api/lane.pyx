@@ -66,6 +66,10 @@ cdef enum:
 
 MAX_FEATURES = MAX_VALUES
 cdef const char* HEX_DIGITS = b"0123456789abcdef"
+# The request headers the lane reads.
+READ_HEADERS = frozenset(
+    {b"content-type", b"content-length", b"x-request-id", b"x-api-key", b"authorization"}
+)
 
 
 cdef inline double monotonic() noexcept nogil:
@@ -405,29 +409,21 @@ cdef class PredictLane:
         cdef double[MAX_VALUES] row
         if self.access_logger is not None and self.access_logger.isEnabledFor(10):  # DEBUG
             return await self.fallback(scope, receive, send)
-        content_type = content_length = incoming_id = api_key = authorization = None
+        found = {}
         for name, value in scope["headers"]:
-            if name == b"content-type":
-                if content_type is None:  # the first of repeated headers wins, as in Call
-                    content_type = value
-            elif name == b"content-length":
-                if content_length is None:
-                    content_length = value
-            elif name == b"x-request-id":
-                if incoming_id is None:
-                    incoming_id = value
-            elif name == b"x-api-key":
-                if api_key is None:
-                    api_key = value
-            elif name == b"authorization":
-                if authorization is None:
-                    authorization = value
+            if name in READ_HEADERS:
+                found.setdefault(name, value)  # the first of repeated headers wins, as in Call
             elif name == b"origin" and self.cors:
                 return await self.fallback(scope, receive, send)
-        if content_type != b"application/json" or not self._within_limit(content_length):
+        if found.get(b"content-type") != b"application/json" or not self._within_limit(
+            found.get(b"content-length")
+        ):
             return await self.fallback(scope, receive, send)
-        if self.keys is not None and not self._admitted(api_key, authorization):
+        if self.keys is not None and not self._admitted(
+            found.get(b"x-api-key"), found.get(b"authorization")
+        ):
             return await self.fallback(scope, receive, send)
+        incoming_id = found.get(b"x-request-id")
         model = self.manager.current
         kernel = None if model is None else model.kernel
         if kernel is None:

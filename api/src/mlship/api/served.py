@@ -93,7 +93,9 @@ class ServedModel:
         self._inference_bounds: list[float] = metrics.inference_duration._upper_bounds
         self._tenths_bounds: list[float] = metrics.feature_quantile._upper_bounds
         self.kernel = self._row_kernel() if self.lane and compiled_lane.AVAILABLE else None
-        self.infer_one = self.kernel.infer_one if self.kernel else self._single_row_path()
+        self.infer_one = (
+            self.kernel.infer_one if self.kernel is not None else self._single_row_path()
+        )
 
     def _single_row_path(self) -> Callable[[list[float]], tuple[int, list[float]]]:
         """``infer_one``: the class index and probabilities of one row, metrics recorded.
