@@ -122,7 +122,7 @@ cdef class RowKernel:
     cdef readonly bint compiled
     cdef tuple features
     cdef bint features_is_a_feature  # then {"features": ..} is a named row, as in parse_single
-    cdef Doubles weights  # class-major, scaling folded in (LinearPipeline._row_scores)
+    cdef Doubles weights  # class-major, scaling folded in (LinearPipeline.row_scores)
     cdef Doubles biases
     cdef object predict_row
     cdef list predicted, confidence, inference, quantile_slots, quantile_bounds
@@ -135,7 +135,7 @@ cdef class RowKernel:
     def __init__(self, row_scores, predict_row, features, class_names,
                  model_name, model_version, list predicted, list confidence,
                  confidence_bounds, list inference, inference_bounds, quantiles):
-        """``row_scores`` as ``LinearPipeline._row_scores`` (or None: ``predict_row`` is used).
+        """``row_scores`` as ``LinearPipeline.row_scores`` (or None: ``predict_row`` is used).
 
         The metric arguments are the mirror lists of ``ServedModel``: one
         counter slot per class, the confidence and inference histograms with
