@@ -1,5 +1,8 @@
 # mlship: the one interface. CI, pre-commit and the README call these targets.
 SHELL := /bin/bash
+# Fail closed: every recipe line stops at its first failing command, unset variable
+# or failing pipe stage.
+.SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
 
@@ -184,12 +187,13 @@ image-mlflow: ## Build MLFLOW_IMAGE, the tracking server configured by environme
 image-trainer: ## Build TRAINER_IMAGE, the mlship CLI (train, gate, promote)
 	$(DOCKER_BUILD) -f platform/trainer/Dockerfile -t $(TRAINER_IMAGE) .
 
-# --network host: the build step reaches a tracking server on this machine's loopback.
-image-api: ## Build API_IMAGE with MODEL_URI baked in from MLFLOW_TRACKING_URI
-	$(DOCKER_BUILD) -f platform/api/Dockerfile --network host \
-	  --build-arg MODEL_URI=$(MODEL_URI) \
-	  --build-arg MLFLOW_TRACKING_URI=$(or $(MLFLOW_TRACKING_URI),http://127.0.0.1:5000) \
-	  -t $(API_IMAGE) .
+# The model is fetched on this machine into the build context, then copied in: the
+# build needs no registry, so no address or credential enters a build argument.
+IMAGE_MODEL_DIR := .mlship/image-model/local
+image-api: $(INSTALLED) ## Build API_IMAGE with MODEL_URI (from MLFLOW_TRACKING_URI) baked in
+	rm -rf $(IMAGE_MODEL_DIR)
+	API_MODEL_URI=$(MODEL_URI) API_TRACKING_URI=$(MLFLOW_TRACKING_URI) $(BIN)/mlship-api fetch $(IMAGE_MODEL_DIR)
+	$(DOCKER_BUILD) -f platform/api/Dockerfile --build-arg MODEL_DIR=$(IMAGE_MODEL_DIR) -t $(API_IMAGE) .
 	@docker image inspect --format 'image-api: $(API_IMAGE) {{.Size}} bytes' $(API_IMAGE)
 
 up: images ## Start the local stack (docker-compose.yml, needs .env) and wait until healthy
@@ -214,34 +218,148 @@ logs: ## Follow the stack's logs (SERVICE=api for one service)
 smoke: $(INSTALLED) ## Smoke-test API_IMAGE (baked model): predictions, /metrics, Prometheus target up
 	$(BIN)/python -m pytest -m smoke tests/smoke --api-image=$(API_IMAGE) $(PYTEST_ARGS)
 
+# ---------------------------------------------------------------- delivery (the workflows' steps)
+# Each step of the GitOps delivery contract is one target; the workflows call
+# them, act runs the workflows locally. .github/scripts/delivery.sh holds the steps.
+CI_DIR := .mlship/ci
+BUNDLE_DIR ?= .mlship/bundle
+DEPLOY_RECORD := platform/k8s/overlays/prod/release/kustomization.yaml
+DEPLOY_BRANCH ?= deploy/production
+DELIVERY = MLSHIP=$(BIN)/mlship PYTHON=$(BIN)/python CI_DIR=$(CI_DIR) BUNDLE_DIR=$(BUNDLE_DIR) \
+	MODEL_NAME=$(MODEL_NAME) MLFLOW_TRACKING_URI=$(MLFLOW_TRACKING_URI) DEPLOY_RECORD=$(DEPLOY_RECORD) \
+	DEPLOY_BRANCH=$(DEPLOY_BRANCH) GATE_REPORT_DIR=$(GATE_REPORT_DIR) PYTHON_IMAGE=$(PYTHON_IMAGE) \
+	.github/scripts/delivery.sh
+
+.PHONY: ci-train ci-gate ci-export ci-store ci-merged-pr ci-fetch ci-verify ci-register ci-gate-registered \
+	ci-image ci-promote ci-restore ci-push ci-record ci-rollback ci-report ci-wait-mlflow deploy-check ci-tools \
+	ci-mlflow-up ci-mlflow-down ci-need-registry ci-push-mlflow
+
+ci-train: $(INSTALLED) ## Train one version into MLFLOW_TRACKING_URI (its number -> .mlship/ci/train.json)
+	@$(DELIVERY) train
+
+ci-gate: $(INSTALLED) ## Gate the version ci-train registered, by number (MLSHIP_BASELINE_URI: production elsewhere)
+	@$(DELIVERY) gate train
+
+ci-export: $(INSTALLED) ## The gated version as a bundle: model, gate report, manifest of SHA-256 digests
+	@$(DELIVERY) export_bundle
+
+ci-store: ## Keep the bundle in ARTIFACT_STORE under model-<name>-<HEAD_SHA> (act's artifact storage)
+	@$(DELIVERY) store
+
+ci-merged-pr: ## The head commit of the pull request this push merged (MLSHIP_MERGED_HEAD_SHA under act)
+	@$(DELIVERY) merged_pr
+
+ci-fetch: $(INSTALLED) ## The bundle of HEAD_SHA (ARTIFACT_STORE, else the pull request run's artifact)
+	@$(DELIVERY) fetch
+
+ci-verify: $(INSTALLED) ## Every digest of the bundle, and its git SHA against HEAD_SHA
+	@$(DELIVERY) verify
+
+ci-register: $(INSTALLED) ## Register the verified bundle with its lineage (-> .mlship/ci/register.json)
+	@$(DELIVERY) register
+
+ci-gate-registered: $(INSTALLED) ## Gate the registered version again, against the current production
+	@$(DELIVERY) gate register
+
+ci-image: $(INSTALLED) ## Build API_IMAGE with the verified bundle baked in, provenance labels
+	@$(DELIVERY) image
+
+ci-promote: $(INSTALLED) ## production <- the registered version (state before -> .mlship/ci/promotion.json)
+	@$(DELIVERY) promote
+
+ci-restore: $(INSTALLED) ## Put the aliases back as they were before this run's promotion
+	@$(DELIVERY) restore
+
+ci-push: ## Push API_IMAGE and record its digest (.mlship/ci/image-digest)
+	@$(DELIVERY) push
+
+ci-record: $(INSTALLED) ## Commit the deploy record (digest, model version) on DEPLOY_BRANCH of DEPLOY_REMOTE
+	@$(DELIVERY) record
+
+ci-rollback: $(INSTALLED) ## Revert the newest deploy record on DEPLOY_BRANCH and set the aliases from it
+	@$(DELIVERY) rollback
+
+deploy-check: $(INSTALLED) ## Does production agree with the deploy record (DEPLOY_REMOTE's deploy branch, or DEPLOY_RECORD_FILE)?
+	@$(DELIVERY) check
+
+# The throwaway tracking server a job trains into: built from this checkout's
+# platform/mlflow (so a pull request is tested against its own server) and started by
+# a step, since a service container cannot use an image built in the same job.
+CI_MLFLOW_IMAGE ?= mlship-ci/mlflow:local
+CI_MLFLOW_CONTAINER ?= mlship-ci-mlflow
+ci-mlflow-up: ## Build platform/mlflow and run it on CI_MLFLOW_PORT against PostgreSQL on CI_POSTGRES_PORT
+	$(DOCKER_BUILD) -q -f platform/mlflow/Dockerfile -t $(CI_MLFLOW_IMAGE) .
+	docker rm -f $(CI_MLFLOW_CONTAINER) >/dev/null 2>&1 || true
+	docker run -d --name $(CI_MLFLOW_CONTAINER) --network host \
+	  -e MLFLOW_PORT=$(CI_MLFLOW_PORT) -e MLFLOW_HOST=127.0.0.1 \
+	  -e MLFLOW_BACKEND_STORE_URI=postgresql+psycopg2://mlflow@127.0.0.1:$(CI_POSTGRES_PORT)/mlflow \
+	  $(CI_MLFLOW_IMAGE)
+
+ci-mlflow-down: ## Stop the throwaway tracking server (its log first, for the job's record)
+	@docker logs --tail 50 $(CI_MLFLOW_CONTAINER) 2>&1 || true
+	docker rm -f $(CI_MLFLOW_CONTAINER)
+
+ci-need-registry: ## Fail unless MLFLOW_TRACKING_URI names the persistent registry
+	@test -n "$${MLFLOW_TRACKING_URI:-}" || { echo "ci-need-registry: no persistent registry: set the repository variable MLFLOW_REGISTRY_URI (and the delivery identity's secrets)" >&2; exit 2; }
+
+# platform/k8s pins the MLflow image by the MLflow version it carries: push that tag.
+MLFLOW_VERSION = $(shell sed -n 's/^mlflow==//p' platform/mlflow/requirements.txt)
+ci-push-mlflow: ## Push MLFLOW_IMAGE and the same image tagged with its MLflow version
+	docker push $(MLFLOW_IMAGE)
+	docker tag $(MLFLOW_IMAGE) $(firstword $(subst :, ,$(MLFLOW_IMAGE))):$(MLFLOW_VERSION)
+	docker push $(firstword $(subst :, ,$(MLFLOW_IMAGE))):$(MLFLOW_VERSION)
+
+# Tools a job needs beyond GitHub's documented runner image (.github/runner-tools.toml).
+TOOLS ?=
+ci-tools: ## Install TOOLS (e.g. TOOLS=promtool) that .github/runner-tools.toml maps to packages
+	@$(PYTHON) .github/scripts/runner_tools.py install $(TOOLS)
+
+ci-wait-mlflow: ## Wait (up to 2 min) until MLFLOW_TRACKING_URI answers /health
+	@uri="$${MLFLOW_TRACKING_URI:-http://127.0.0.1:5000}"; \
+	for _ in $$(seq 240); do \
+	  if curl -fsS --max-time 2 "$$uri/health" >/dev/null 2>&1; then echo "tracking server $$uri is up"; exit 0; fi; \
+	  sleep 0.5; \
+	done; echo "ci-wait-mlflow: no tracking server at $$uri after 2 min" >&2; exit 1
+
+ci-report: $(INSTALLED) ## Markdown report (gate, metrics vs production, aliases) -> job summary
+	@mkdir -p $(CI_DIR)
+	@# Best effort: a report of a failed run may find the registry down.
+	@$(MLSHIP_CLI) status --json --limit 50 > $(CI_DIR)/status.json || \
+	  echo '{"model_name": "$(MODEL_NAME)", "aliases": {}, "versions": []}' > $(CI_DIR)/status.json
+	@$(BIN)/python .github/scripts/mlship_ci.py report --status $(CI_DIR)/status.json \
+	  --gate $(GATE_REPORT_DIR)/gate_report.json --images $(CI_DIR)/image-digest \
+	  --commit "$${HEAD_SHA:-$${GITHUB_SHA:-}}" --outcome "$${REPORT_OUTCOME:-}" \
+	  --title "$${GITHUB_WORKFLOW:-mlship}: $(MODEL_NAME)" --out $(CI_DIR)/report.md
+	@if [ -n "$${GITHUB_STEP_SUMMARY:-}" ]; then cat $(CI_DIR)/report.md >> "$$GITHUB_STEP_SUMMARY"; \
+	else cat $(CI_DIR)/report.md; fi
+
 # ---------------------------------------------------------------- workflows (act)
 # act runs the GitHub workflows on this machine in host mode. It skips service
-# containers there, so act-pr/act-main first start PostgreSQL and MLflow on the
-# ports the workflows expect (ci-services-up) and stop them afterwards.
+# containers there, so act-pr/act-main first start PostgreSQL and MLflow (the
+# throwaway registry a job trains into) and stop them afterwards. act-up starts
+# the local production they deliver to, kept until act-down.
 ACT := $(BIN)/act
-CI_DIR := .mlship/ci
-CI_POSTGRES_PORT ?= 5432
-CI_MLFLOW_PORT ?= 5000
+# Ports of the throwaway services under act (GitHub's runners use 5432 and 5000).
+CI_POSTGRES_PORT ?= 55432
+CI_MLFLOW_PORT ?= 55000
 CI_SERVICES_DIR ?= .mlship/ci-services
 # managed: act-pr/act-main start and stop the services; external: they already run.
 ACT_SERVICES ?= managed
-# Image namespace for act runs (images are built and smoke-tested locally, never pushed).
-ACT_IMAGE_NAMESPACE ?= mlship-local
-# More act options, e.g. ACT_FLAGS='--var MODEL_NAME=Other' or '--secret MLFLOW_TRACKING_URI=URL'.
+ACT_PRODUCTION = .github/scripts/act-production.sh
+# More act options, e.g. ACT_FLAGS='--var MODEL_NAME=Other' or ACT_FLAGS='-j train'.
 ACT_FLAGS ?=
 # act passes its own environment to the steps: drop make's, and name this venv for ci-act-venv.
 ACT_RUN = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL ACT_HOST_VENV=$(abspath $(VENV)) \
-	$(ACT) -P ubuntu-latest=-self-hosted --no-cache-server \
-	--var CI_MLFLOW_PORT=$(CI_MLFLOW_PORT) --var CI_POSTGRES_PORT=$(CI_POSTGRES_PORT) \
-	--var IMAGE_NAMESPACE=$(ACT_IMAGE_NAMESPACE) $(ACT_FLAGS)
+	$(ACT) -P ubuntu-24.04=-self-hosted --no-cache-server \
+	--var CI_SERVICES=external --var CI_MLFLOW_PORT=$(CI_MLFLOW_PORT) \
+	--var CI_POSTGRES_PORT=$(CI_POSTGRES_PORT) $$($(ACT_PRODUCTION) vars) $(ACT_FLAGS)
 CI_SERVICES = CI_POSTGRES_PORT=$(CI_POSTGRES_PORT) CI_MLFLOW_PORT=$(CI_MLFLOW_PORT) \
 	CI_SERVICES_DIR=$(CI_SERVICES_DIR) MLFLOW_BIN=$(BIN)/mlflow PYTHON_BIN=$(BIN)/python \
 	.github/scripts/ci-services.sh
 
-# $(call act_run,ARGS): act with the services around it (stopped whatever act's outcome).
+# $(call act_run,ARGS): act with the throwaway services around it (stopped whatever act's outcome).
 define act_run
-	@set -e; \
-	if [ "$(ACT_SERVICES)" = managed ]; then \
+	@if [ "$(ACT_SERVICES)" = managed ]; then \
 	  trap '$(CI_SERVICES) down' EXIT; trap 'exit 130' INT TERM; $(CI_SERVICES) up; \
 	fi; \
 	start=$$(date +%s); status=0; $(ACT_RUN) $(1) || status=$$?; \
@@ -249,26 +367,28 @@ define act_run
 	exit $$status
 endef
 
-.PHONY: act-list act-pr act-main act-rollback ci-services-up ci-services-down ci-act-venv ci-wait-mlflow \
-	ci-report ci-promote ci-tag-api ci-push-api ci-push-image \
-	ci-need-registry
+.PHONY: act-list act-up act-down act-pr act-main act-rollback ci-services-up ci-services-down ci-act-venv
 
 act-list: $(INSTALLED) ## List the workflows' jobs and their events (act's parser)
 	@$(ACT) --list
 
-act-pr: $(INSTALLED) ## Run the pull-request workflow locally (act): lint, unit, train + gate
+act-up: $(INSTALLED) ## Start the local production act-pr/act-main/act-rollback share (registry, OCI registry, deploy remote)
+	@MLFLOW_BIN=$(BIN)/mlflow PYTHON_BIN=$(BIN)/python $(ACT_PRODUCTION) up
+
+act-down: ## Stop the local production and delete its state
+	@MLFLOW_BIN=$(BIN)/mlflow PYTHON_BIN=$(BIN)/python $(ACT_PRODUCTION) down
+
+act-pr: act-up ## Run the pull-request workflow locally (act): lint, unit, train, gate, bundle
 	$(call act_run,pull_request -W .github/workflows/pr.yml)
 
-act-main: $(INSTALLED) ## Run the merge-to-main workflow locally (act): promote, image, smoke
-	$(call act_run,push -W .github/workflows/main.yml)
+# The merged pull request's head is this commit: the one act-pr trained.
+act-main: act-up ## Run the delivery workflow locally (act): verify, register, gate, image, promote, push, record
+	$(call act_run,push -W .github/workflows/main.yml --var MERGED_HEAD_SHA=$$(git rev-parse HEAD))
 
-# Rolls back a real registry: ACT_REGISTRY names its tracking URI (the workflow's secret).
-ACT_REGISTRY ?=
 ROLLBACK_REASON ?= manual rollback (act)
-act-rollback: $(INSTALLED) ## Run the rollback workflow locally against ACT_REGISTRY (a tracking URI)
-	@test -n "$(ACT_REGISTRY)" || { echo "act-rollback: set ACT_REGISTRY to the tracking server to roll back" >&2; exit 2; }
+act-rollback: act-up ## Run the rollback workflow locally (act): revert the deploy record, set the aliases
 	$(ACT_RUN) workflow_dispatch -W .github/workflows/rollback.yml \
-	  --secret MLFLOW_TRACKING_URI=$(ACT_REGISTRY) --input "reason=$(ROLLBACK_REASON)"
+	  --input "reason=$(ROLLBACK_REASON)" --input "model=$(MODEL_NAME)"
 
 ci-services-up: $(INSTALLED) ## PostgreSQL + MLflow on CI_POSTGRES_PORT/CI_MLFLOW_PORT (for act)
 	@$(CI_SERVICES) up
@@ -291,61 +411,10 @@ ci-act-venv: ## (act) Use the host's venv with this tree's sources in act's copy
 	@# This copy's compiled lane, built beside its sources (the host's is built from the host's).
 	@cd api && $(BIN)/python setup.py --quiet build_ext --inplace >/dev/null
 	@# mypy's cache outlives the copy: a warm cache makes the lint job minutes faster.
-	@if [ -n "$$GITHUB_ENV" ]; then \
+	@if [ -n "$${GITHUB_ENV:-}" ]; then \
 	  echo "PYTHONPATH=$(CURDIR)/model/src:$(CURDIR)/api/src" >> "$$GITHUB_ENV"; \
 	  echo "MYPY_CACHE_DIR=$(abspath $(ACT_HOST_VENV)/..)/.mlship/act/mypy-cache" >> "$$GITHUB_ENV"; \
 	fi
-
-ci-wait-mlflow: ## Wait (up to 2 min) until MLFLOW_TRACKING_URI answers /health
-	@uri="$${MLFLOW_TRACKING_URI:-http://127.0.0.1:5000}"; \
-	for _ in $$(seq 240); do \
-	  if curl -fsS --max-time 2 "$$uri/health" >/dev/null 2>&1; then echo "tracking server $$uri is up"; exit 0; fi; \
-	  sleep 0.5; \
-	done; echo "ci-wait-mlflow: no tracking server at $$uri after 2 min" >&2; exit 1
-
-ci-report: $(INSTALLED) ## Markdown report (gate, metrics vs production, aliases) -> job summary
-	@mkdir -p $(CI_DIR)
-	@$(MLSHIP_CLI) status --json --limit 50 > $(CI_DIR)/status.json
-	@$(BIN)/python .github/scripts/mlship_ci.py report --status $(CI_DIR)/status.json \
-	  --gate $(GATE_REPORT_DIR)/gate_report.json --images $(CI_DIR)/image-tags \
-	  --title "$${GITHUB_WORKFLOW:-mlship}: $${MODEL_NAME:-IrisClassifier}" --out $(CI_DIR)/report.md
-	@if [ -n "$$GITHUB_STEP_SUMMARY" ]; then cat $(CI_DIR)/report.md >> "$$GITHUB_STEP_SUMMARY"; \
-	else cat $(CI_DIR)/report.md; fi
-
-ci-promote: $(INSTALLED) ## Promote the version MERGED_PR validated (or the challenger)
-	@mkdir -p $(CI_DIR)
-	@$(MLSHIP_CLI) status --json --limit 200 > $(CI_DIR)/status.json
-	@version=""; \
-	if [ -n "$$MERGED_PR" ]; then \
-	  version=$$($(BIN)/python .github/scripts/mlship_ci.py pr-version --status $(CI_DIR)/status.json --pr "$$MERGED_PR"); \
-	fi; \
-	$(MLSHIP_CLI) promote --json $${version:+--version "$$version"} > $(CI_DIR)/promotion.json; \
-	cat $(CI_DIR)/promotion.json; \
-	moved=$$($(BIN)/python -c 'import json,sys; print(str(json.load(sys.stdin)["changed"]).lower())' < $(CI_DIR)/promotion.json); \
-	if [ -n "$$GITHUB_OUTPUT" ]; then echo "moved=$$moved" >> "$$GITHUB_OUTPUT"; fi
-
-ci-tag-api: $(INSTALLED) ## Tag API_IMAGE with the production model version too
-	@test -n "$(API_IMAGE)" || { echo "ci-tag-api: set API_IMAGE" >&2; exit 2; }
-	@mkdir -p $(CI_DIR)
-	@version=$$($(MLSHIP_CLI) status --json --limit 1 | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["aliases"]["production"])'); \
-	tagged="$${API_IMAGE%:*}:model-v$$version"; \
-	docker tag "$(API_IMAGE)" "$$tagged"; \
-	printf '%s\n' "$(API_IMAGE)" "$$tagged" > $(CI_DIR)/image-tags; \
-	echo "API image: $(API_IMAGE), $$tagged"
-
-ci-push-api: ## Push the API image tags that ci-tag-api recorded
-	@test -s $(CI_DIR)/image-tags || { echo "ci-push-api: run ci-tag-api first" >&2; exit 2; }
-	@while read -r image; do docker push "$$image"; done < $(CI_DIR)/image-tags
-
-ci-push-image: ## Push IMAGE and, under the same name, each tag in EXTRA_TAGS
-	@test -n "$(IMAGE)" || { echo "ci-push-image: set IMAGE" >&2; exit 2; }
-	@image="$(IMAGE)"; docker push "$$image"; \
-	for tag in $(EXTRA_TAGS); do \
-	  docker tag "$$image" "$${image%:*}:$$tag" && docker push "$${image%:*}:$$tag" || exit 1; \
-	done
-
-ci-need-registry: ## Fail unless MLFLOW_TRACKING_URI names a persistent registry
-	@test -n "$$MLFLOW_TRACKING_URI" || { echo "ci-need-registry: no persistent registry: set the repository secret MLFLOW_TRACKING_URI" >&2; exit 2; }
 
 # ---------------------------------------------------------------- load and faults
 # Locust against an API started for the run (local model directory, loopback only).

@@ -1,11 +1,11 @@
-"""CI glue for the workflows: the job-summary report and the pull request's version.
+"""CI glue for the workflows: the job-summary report (also the pull request comment).
 
-Reads what the mlship CLI writes (``mlship status --json``, the gate's
-``gate_report.json``); standard library only, so it runs before anything else
-is installed. Called by the Makefile's ``ci-*`` targets, never by people.
+Reads what the mlship CLI writes (``mlship status --json``, the gate's own
+``gate_report.json`` and ``gate_report.md``, reused as they are); standard library
+only. Called by the Makefile's ``ci-report`` target, never by people.
 
-    mlship_ci.py report --status S.json [--gate G.json] [--images F] [--title T] --out R.md
-    mlship_ci.py pr-version --status S.json --pr N
+    mlship_ci.py report --status S.json [--gate G.json] [--images F] [--title T]
+                        [--commit SHA] [--outcome O] --out R.md
 """
 
 from __future__ import annotations
@@ -71,41 +71,30 @@ def metrics_table(candidate: dict[str, Any], production: dict[str, Any] | None) 
     return lines
 
 
-def gate_section(gate: dict[str, Any]) -> list[str]:
-    verdict = "passed" if gate.get("passed") else "FAILED"
-    lines = [
-        f"### Gate {verdict}: {gate.get('model_name')} version {gate.get('version')}",
-        "",
-        f"Thresholds: `{gate.get('thresholds')}`.",
-        "",
-        "| check | result | observed | limit | detail |",
-        "| --- | --- | ---: | ---: | --- |",
-    ]
-    for check in gate.get("checks", []):
-        result = "pass" if check.get("passed") else "**FAIL**"
-        lines.append(
-            f"| {check.get('name')} | {result} | {_number(check.get('observed'))} "
-            f"| {_number(check.get('limit'))} | {check.get('detail') or ''} |"
-        )
-    return lines
+def gate_section(gate_json: Path) -> list[str]:
+    """The gate's own markdown report, written beside its JSON report (never re-rendered)."""
+    markdown = gate_json.with_suffix(".md")
+    if not markdown.exists():
+        raise UsageError(f"gate report {gate_json} has no markdown twin {markdown}")
+    return markdown.read_text(encoding="utf-8").rstrip("\n").splitlines()
 
 
 def render_report(
     title: str,
     status: dict[str, Any],
-    gate: dict[str, Any] | None,
+    gate_path: Path | None,
     images: list[str],
-    note: str | None,
+    context: list[str],
 ) -> str:
     versions = _versions(status)
     aliases: dict[str, str] = {k: str(v) for k, v in (status.get("aliases") or {}).items()}
     lines = [f"## {title}", ""]
-    if note:
-        lines += [f"> {note}", ""]
-    if gate is None:
+    lines += [f"> {line}" for line in context] + ([""] if context else [])
+    gate = load_json(gate_path, "gate report") if gate_path and gate_path.exists() else None
+    if gate is None or gate_path is None:
         lines += ["The gate did not run in this job.", ""]
     else:
-        lines += [*gate_section(gate), ""]
+        lines += [*gate_section(gate_path), ""]
     candidate_version = str(gate["version"]) if gate else aliases.get("production")
     candidate = versions.get(candidate_version or "")
     if candidate is not None:
@@ -125,18 +114,6 @@ def render_report(
     return "\n".join(lines) + "\n"
 
 
-def pr_version(status: dict[str, Any], pr: str) -> str:
-    """The newest version that pull request ``pr`` registered and the gate passed."""
-    matches = [
-        row
-        for row in _versions(status).values()
-        if str(row.get("pr") or "") == pr and row.get("gate") == "passed"
-    ]
-    if not matches:
-        raise UsageError(f"no version of pull request #{pr} passed the gate")
-    return str(max(matches, key=lambda row: int(row["version"]))["version"])
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlship_ci", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -145,10 +122,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--gate", type=Path, help="gate_report.json (absent: no gate ran)")
     report.add_argument("--images", type=Path, help="file with the API image tags, one a line")
     report.add_argument("--title", default="mlship", help="heading of the report")
+    report.add_argument("--commit", help="the commit this report is about")
+    report.add_argument("--outcome", help="the job's outcome when it did not succeed")
     report.add_argument("--out", type=Path, required=True, help="markdown file to write")
-    version = commands.add_parser("pr-version", help="the version a pull request validated")
-    version.add_argument("--status", type=Path, required=True, help="mlship status --json output")
-    version.add_argument("--pr", required=True, help="pull request number")
     return parser
 
 
@@ -156,19 +132,18 @@ def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
         status = load_json(arguments.status, "status file")
-        if arguments.command == "pr-version":
-            print(pr_version(status, arguments.pr))
-            return 0
-        gate_path: Path | None = arguments.gate
-        gate = load_json(gate_path, "gate report") if gate_path and gate_path.exists() else None
         images_path: Path | None = arguments.images
         images = (
             images_path.read_text(encoding="utf-8").split()
             if images_path and images_path.exists()
             else []
         )
-        note = os.environ.get("ROLLBACK_REASON") or None
-        text = render_report(arguments.title, status, gate, images, note)
+        context = [f"Reports on commit `{arguments.commit}`."] if arguments.commit else []
+        if arguments.outcome and arguments.outcome != "success":
+            context.append(f"**The run ended: {arguments.outcome}.** See its log.")
+        if reason := os.environ.get("ROLLBACK_REASON"):
+            context.append(f"Rollback: {reason}")
+        text = render_report(arguments.title, status, arguments.gate, images, context)
     except UsageError as error:
         print(f"mlship_ci: error: {error}", file=sys.stderr)
         return 2

@@ -9,6 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.models import iris
 
+from .conftest import ClientFactory
+
 pytestmark = pytest.mark.unit
 
 
@@ -34,6 +36,7 @@ def test_metric_names_and_labels(client: TestClient) -> None:
         "mlship_http_request_duration_seconds_bucket": {"route", "method", "le"},
         "mlship_http_requests_in_flight": set(),
         "mlship_model_info": {"model_name", "model_version", "run_id"},
+        "mlship_build_info": {"image_ref"},
         "mlship_model_loaded": set(),
         "mlship_model_load_duration_seconds_bucket": {"le"},
         "mlship_model_reloads_total": {"result"},
@@ -84,3 +87,18 @@ def test_batch_metrics_count_every_row(client: TestClient) -> None:
     single = value(found, "mlship_inference_duration_seconds_count", endpoint="batch")
     assert single == 1
     assert np.bincount(target).sum() == len(features)
+
+
+def test_build_info_names_the_image_of_api_image_ref(
+    client_for: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The deploy record sets API_IMAGE_REF on the container (platform/k8s/overlays/prod).
+    image = "localhost:5000/mlship-api@sha256:" + "ab" * 32
+    monkeypatch.setenv("API_IMAGE_REF", image)
+    found = samples(client_for())
+    assert found["mlship_build_info"] == [({"image_ref": image}, 1.0)]
+
+
+def test_build_info_without_an_image_ref_is_still_exported(client: TestClient) -> None:
+    # Outside a deployment (tests, make serve) nothing names the image: an empty label.
+    assert samples(client)["mlship_build_info"] == [({"image_ref": ""}, 1.0)]

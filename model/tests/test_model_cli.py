@@ -13,7 +13,17 @@ from tests.support.components import free_port
 
 pytestmark = pytest.mark.unit
 
-COMMANDS = ("train", "validate", "promote", "rollback", "status", "predict")
+COMMANDS = (
+    "train",
+    "validate",
+    "promote",
+    "rollback",
+    "restore",
+    "status",
+    "predict",
+    "export",
+    "register",
+)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -37,6 +47,12 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
         (["predict", "--features", "1,nan,3,4"], "finite"),
         (["train", "--c", "-1"], "number > 0"),
         (["status", "--limit", "many"], "invalid int value"),
+        (["export", "--out", "bundle"], "the following arguments are required: --version"),
+        (["export", "--version", "3"], "the following arguments are required: --out"),
+        (["verify"], "the following arguments are required: DIR"),
+        (["verify", "b", "--tracking-uri", "http://x"], "unrecognized arguments"),
+        (["register"], "the following arguments are required: DIR"),
+        (["restore"], "the following arguments are required: --from"),
     ],
 )
 def test_argument_errors_exit_2_with_a_message(
@@ -108,3 +124,34 @@ def test_unreachable_server_is_named_after_bounded_retries() -> None:
 
 def test_local_stores_need_no_server() -> None:
     wait_for_tracking_server("sqlite:///nowhere.db", 0.0)
+
+
+def test_verify_has_help_without_server_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["verify", "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert "--git-sha" in out
+    assert "--tracking-uri" not in out
+
+
+def test_baseline_options_become_settings() -> None:
+    arguments = build_parser().parse_args(
+        ["validate", "--baseline-uri", "http://prod:5000", "--baseline-note", "fork: no access"]
+    )
+    settings = settings_from(arguments)
+    assert (settings.baseline_uri, settings.baseline_note) == (
+        "http://prod:5000",
+        "fork: no access",
+    )
+    assert settings_from(build_parser().parse_args(["validate"])).baseline_uri is None
+
+
+def test_credentials_never_reach_the_unreachable_message() -> None:
+    port = free_port()
+    uri = f"http://delivery:s3cret@127.0.0.1:{port}"  # pragma: allowlist secret
+    with pytest.raises(TrackingServerUnreachableError) as caught:
+        wait_for_tracking_server(uri, 0.2)
+    assert f"http://127.0.0.1:{port} is unreachable" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+    assert "Connection refused" in str(caught.value)  # probed at the host, not at "delivery:..."

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mlship.model.gate import CandidateFacts, decide
+from mlship.model.gate import CandidateFacts, GateReport, decide
 from mlship.model.thresholds import GatePolicy, MetricRule, load_thresholds
 
 pytestmark = pytest.mark.unit
@@ -146,3 +146,46 @@ def test_packaged_policy_passes_the_default_model_metrics() -> None:
     policy = load_thresholds(None)
     report = decide(policy, "M", facts(metrics={**GOOD, "f1_macro": 0.93}), None, EXPECTED)
     assert report.passed, report.failing
+
+
+def test_report_names_the_production_registry_and_round_trips() -> None:
+    report = decide(
+        POLICY,
+        "M",
+        facts(),
+        facts("1"),
+        EXPECTED,
+        production_registry="https://mlflow.example",
+    )
+    assert report.to_dict()["production_registry"] == "https://mlflow.example"
+    assert report.to_dict()["baseline_note"] is None
+    assert "production version 1 of registry `https://mlflow.example`" in report.to_markdown()
+    again = GateReport.from_dict(json.loads(report.compact_json()))
+    assert again == report
+    assert again.to_markdown() == report.to_markdown()
+
+
+def test_report_without_production_says_only_absolute_checks_ran() -> None:
+    note = "fork pull request: no read access to the production registry; absolute checks only"
+    report = decide(
+        POLICY,
+        "M",
+        facts(),
+        None,
+        EXPECTED,
+        production_registry="http://ci:5000",
+        baseline_note=note,
+    )
+    markdown = report.to_markdown()
+    assert "No production version in registry `http://ci:5000`: absolute checks only" in markdown
+    assert f"Note: {note}" in markdown
+    assert report.to_dict()["baseline_note"] == note
+    assert GateReport.from_dict(report.to_dict()) == report
+
+
+def test_older_reports_without_registry_fields_still_load() -> None:
+    document = decide(POLICY, "M", facts(), None, EXPECTED).to_dict()
+    del document["production_registry"], document["baseline_note"]
+    report = GateReport.from_dict(document)
+    assert report.production_registry is None
+    assert "No production version: absolute checks only" in report.to_markdown()

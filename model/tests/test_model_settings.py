@@ -60,3 +60,19 @@ def test_git_sha_from_github(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_out_of_range_values_are_rejected(field: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Settings(**field)  # type: ignore[arg-type]
+
+
+def test_baseline_registry_and_note_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLSHIP_BASELINE_URI", "https://mlflow.example:5000")
+    monkeypatch.setenv("MLSHIP_BASELINE_NOTE", " fork pull request: absolute checks only ")
+    settings = Settings()
+    assert settings.baseline_uri == "https://mlflow.example:5000"
+    assert settings.baseline_note == "fork pull request: absolute checks only"
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_baseline_is_no_baseline(monkeypatch: pytest.MonkeyPatch, blank: str) -> None:
+    # A workflow passes `${{ secrets.X }}`: empty where the secret is withheld (forks).
+    monkeypatch.setenv("MLSHIP_BASELINE_URI", blank)
+    monkeypatch.setenv("MLSHIP_BASELINE_NOTE", blank)
+    assert (Settings().baseline_uri, Settings().baseline_note) == (None, None)

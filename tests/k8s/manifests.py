@@ -47,14 +47,14 @@ def find_kubectl() -> str:
     return kubectl
 
 
-def render(kubectl: str, overlay: str) -> list[Manifest]:
-    """Every document of one overlay, as `make k8s-render` writes it."""
+def render(kubectl: str, overlay: str, k8s_dir: Path = K8S_DIR) -> list[Manifest]:
+    """Every document of one overlay, as `make k8s-render` writes it (or of a copy of the tree)."""
     completed = subprocess.run(
         [
             kubectl,
             "kustomize",
             "--load-restrictor=LoadRestrictionsNone",
-            str(K8S_DIR / "overlays" / overlay),
+            str(k8s_dir / "overlays" / overlay),
         ],
         capture_output=True,
         text=True,

@@ -8,11 +8,14 @@ tests the image the Dockerfile produces today.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from tests.containers.docker_engine import SESSION, build, engine, remove_image
+from tests.containers.docker_engine import REPOSITORY_ROOT, SESSION, build, engine, remove_image
+from tests.support.components import venv_bin
 from tests.support.models import register_model
 
 
@@ -40,12 +43,30 @@ def api_image(request: pytest.FixtureRequest) -> Iterator[str]:
     server = request.getfixturevalue("mlflow_server")
     name = f"SmokeModel_{SESSION}"
     register_model(server.uri, name)
-    tag = build(
-        "platform/api/Dockerfile",
-        f"mlship-test/api-baked:{SESSION}",
-        build_args={"MODEL_URI": f"models:/{name}@production", "MLFLOW_TRACKING_URI": server.uri},
-        # The build step downloads the model from the tracking server on this host's loopback.
-        network="host",
+    # As make image-api does: the model is fetched on the host into the build context,
+    # so the build itself needs no registry (no address or credential in build args).
+    staged = REPOSITORY_ROOT / ".mlship/image-model" / f"smoke-{SESSION}"
+    shutil.rmtree(staged, ignore_errors=True)
+    fetched = subprocess.run(
+        [venv_bin("mlship-api"), "fetch", str(staged)],
+        env={
+            **os.environ,
+            "API_MODEL_URI": f"models:/{name}@production",
+            "API_TRACKING_URI": server.uri,
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
+    assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+    try:
+        tag = build(
+            "platform/api/Dockerfile",
+            f"mlship-test/api-baked:{SESSION}",
+            build_args={"MODEL_DIR": str(staged.relative_to(REPOSITORY_ROOT))},
+        )
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
     yield tag
     remove_image(tag)

@@ -59,6 +59,15 @@ def copy_work_tree(destination: Path, source: Path = ROOT) -> str:
     return sha
 
 
+def clone_repo(source: Path, destination: Path) -> Path:
+    """A clone of a throwaway repository (shared history, as a second branch would have)."""
+    subprocess.run(
+        ["git", "clone", "-q", str(source), str(destination)], check=True, capture_output=True
+    )
+    link_venv(destination / ".venv", running_venv())
+    return destination
+
+
 def link_venv(shim: Path, venv: Path) -> None:
     shim.mkdir()
     for entry in VENV_ENTRIES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.components import free_port, missing, venv_bin
+from tests.workflows.act_production import ActProduction
 from tests.workflows.act_repo import copy_work_tree, run_make
 
 
@@ -70,6 +72,30 @@ def ci_services(
     assert started.returncode == 0, started.output[-3000:]
     yield services
     run_make(repo.path, "ci-services-down", *services.make_variables(), log=logs / "down.log")
+
+
+@pytest.fixture(scope="session")
+def act_production(
+    docker_engine: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ActProduction]:
+    """The local production of make act-up, on free ports, for the whole session."""
+    registry_image = os.environ.get("REGISTRY_IMAGE", "registry:2.8.3")
+    probe = subprocess.run(
+        ["docker", "image", "inspect", registry_image], capture_output=True, check=False
+    )
+    if probe.returncode != 0:
+        missing(f"OCI registry image {registry_image}", "pull it or set REGISTRY_IMAGE")
+    production = ActProduction(
+        tmp_path_factory.mktemp("act-production") / "state",
+        postgres_port=free_port(),
+        mlflow_port=free_port(),
+        registry_port=free_port(),
+    )
+    started = production.script("up")
+    assert started.returncode == 0, started.stdout + started.stderr
+    yield production
+    stopped = production.script("down")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
 
 
 @pytest.fixture(scope="session")

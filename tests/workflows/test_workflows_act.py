@@ -1,8 +1,13 @@
-"""The workflows run for real by act (host mode) against PostgreSQL + MLflow from
-`make ci-services-up`: a pull request trains and gates a challenger, a gate it
-cannot pass fails the check without moving an alias, a push to main promotes,
-builds the API image with the model baked in and smoke-tests it, and the manual
-rollback swaps `production` and `previous` on a persistent registry.
+"""The GitOps lifecycle run for real by act (host mode), against throwaway
+PostgreSQL + MLflow (`make ci-services-up`, where pull requests train) and one
+local production (`make act-up`: persistent registry, OCI registry, deploy
+branch, artifact store):
+
+two pull requests train concurrently and each gates and publishes only its own
+version; merging each delivers exactly its artifact (same digests), pushes the
+image by digest and records it on the deploy branch; rollback reverts the record
+and the aliases together; a gate that cannot pass publishes nothing; a tampered
+artifact stops delivery before anything moves.
 
 The pull-request runs keep only the `train` job: `lint` and `unit` run the same
 make targets as `make lint` and `make test-unit` (see test_workflows_static.py).
@@ -10,81 +15,164 @@ make targets as `make lint` and `make test-unit` (see test_workflows_static.py).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import tomllib
-import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
-from tests.workflows.act_repo import ActRun, commit_all, keep_only_jobs, run_make
+from tests.workflows.act_production import ActProduction
+from tests.workflows.act_repo import ActRun, clone_repo, commit_all, keep_only_jobs, run_make
 from tests.workflows.conftest import CiServices, Repo
 
-pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
 
 MODEL_NAME = "IrisClassifier"
 
 
-def _aliases(client: MlflowClient) -> dict[str, str]:
-    try:
-        model = client.get_registered_model(MODEL_NAME)
-    except MlflowException:
-        return {}
-    return {alias: str(version) for alias, version in model.aliases.items()}
-
-
-def _versions(client: MlflowClient) -> dict[str, dict[str, str]]:
-    found = client.search_model_versions(f"name = '{MODEL_NAME}'")
-    return {str(version.version): dict(version.tags) for version in found}
-
-
-def _act(repo: Repo, target: str, services: CiServices, log: Path, *act_flags: str) -> ActRun:
-    flags = " ".join(act_flags)
+def _act(
+    repo: Path, target: str, services: CiServices, production: ActProduction, log: Path, *flags: str
+) -> ActRun:
     run = run_make(
-        repo.path, target, *services.make_variables(), f"ACT_FLAGS={flags}", log=log, timeout=1200
+        repo,
+        target,
+        *services.make_variables(),
+        f"ACT_FLAGS={' '.join(flags)}",
+        log=log,
+        timeout=1500,
+        env=production.environment(),
     )
-    print(f"make {target}: {run.seconds:.0f} s (log: {log})")
+    print(f"make {target} in {repo.name}: {run.seconds:.0f} s (log: {log})")
     return run
+
+
+def _pull_request(repo: Repo, number: int, scratch: Path) -> Path:
+    event = scratch / f"pull_request_{number}.json"
+    pull = {"number": number, "head": {"sha": repo.sha}, "base": {"ref": "main"}}
+    event.write_text(json.dumps({"pull_request": pull}))
+    return event
 
 
 def _step(run: ActRun, outcome: str, step: str) -> bool:
     return any(outcome in line and step in line for line in run.output.splitlines())
 
 
-def _in_summary(run: ActRun, heading: str) -> bool:
-    """act prints the job summary's lines after the first one without its log prefix."""
-    return any(line.startswith(heading) for line in run.output.splitlines())
+def _stored(production: ActProduction, sha: str) -> Path:
+    return production.artifacts / f"model-{MODEL_NAME}-{sha}"
 
 
-def test_pull_request_trains_a_challenger_that_passed_the_gate(
-    new_repo: Callable[[str], Repo], ci_services: CiServices, tmp_path: Path
-) -> None:
-    repo = new_repo("pr-pass")
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _pr_repo(new_repo: Callable[[str], Repo], name: str) -> Repo:
+    repo = new_repo(name)
     keep_only_jobs(repo.path / ".github/workflows/pr.yml", {"train"})
-    sha = commit_all(repo.path, "pull request: train only")
-    event = tmp_path / "pull_request.json"
-    event.write_text(json.dumps({"pull_request": {"number": 42, "base": {"ref": "main"}}}))
-    client = MlflowClient(ci_services.tracking_uri, registry_uri=ci_services.tracking_uri)
-    before = _versions(client)
+    return Repo(repo.path, commit_all(repo.path, "pull request: train only"))
 
-    run = _act(Repo(repo.path, sha), "act-pr", ci_services, tmp_path / "act.log", "-e", str(event))
 
-    assert run.returncode == 0, run.output[-5000:]
-    new = set(_versions(client)) - set(before)
-    assert len(new) == 1, f"expected one new version, got {sorted(new)}"
-    (version,) = new
-    assert _aliases(client).get("challenger") == version
-    tags = _versions(client)[version]
-    assert tags["gate"] == "passed"
-    assert tags["git_sha"] == sha
-    assert tags["pr"] == "42"
-    # The job summary (make ci-report) carries the verdict and the metrics.
-    assert _in_summary(run, f"### Gate passed: {MODEL_NAME} version {version}"), run.output[-3000:]
-    assert _in_summary(run, "| accuracy |"), run.output[-3000:]
+def _deliver_and_check(
+    repo: Repo, services: CiServices, production: ActProduction, scratch: Path
+) -> str:
+    """act-main for the pull request merged at ``repo``; returns the version delivered."""
+    tags_before = production.image_tags()
+    run = _act(repo.path, "act-main", services, production, scratch / f"main-{repo.sha[:8]}.log")
+    assert run.returncode == 0, run.output[-6000:]
+    manifest = _stored(production, repo.sha) / "manifest.json"
+    aliases = production.aliases(MODEL_NAME)
+    version = aliases["production"]
+    tags = production.client().get_model_version(MODEL_NAME, version).tags
+    # Exactly the artifact the pull request published: its manifest's digest and lineage.
+    assert tags["bundle_sha256"] == _digest(manifest)
+    assert tags["git_sha"] == repo.sha
+    record = production.record(scratch)
+    assert record["model_version"] == version
+    assert record["bundle_sha256"] == _digest(manifest)
+    assert production.image_tags() == sorted({*tags_before, repo.sha})
+    # The digest the record names is in the registry and carries the model's provenance.
+    pulled = subprocess.run(
+        ["docker", "pull", record["image"]], capture_output=True, text=True, check=False
+    )
+    assert pulled.returncode == 0, pulled.stderr
+    labels = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", record["image"]],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = json.loads(labels.stdout)
+    assert found["io.mlship.model-version"] == version
+    assert found["org.opencontainers.image.revision"] == repo.sha
+    assert _step(run, "Success", "Smoke-test the image"), run.output[-3000:]
+    return version
+
+
+def test_two_pull_requests_deliver_their_own_artifacts_and_rollback_reverts_both(
+    new_repo: Callable[[str], Repo],
+    ci_services: CiServices,
+    act_production: ActProduction,
+    tmp_path: Path,
+) -> None:
+    first = _pr_repo(new_repo, "pr-first")
+    second_path = clone_repo(first.path, tmp_path / "pr-second")
+    (second_path / "model/README.md").write_text(
+        (second_path / "model/README.md").read_text() + "\nA second pull request.\n"
+    )
+    second = Repo(second_path, commit_all(second_path, "a second pull request"))
+
+    # Both pull requests train into the same throwaway registry at the same time.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(
+            pool.map(
+                lambda job: _act(
+                    job[0].path,
+                    "act-pr",
+                    ci_services,
+                    act_production,
+                    tmp_path / f"pr-{job[1]}.log",
+                    "-e",
+                    str(_pull_request(job[0], job[1], tmp_path)),
+                ),
+                [(first, 1), (second, 2)],
+            )
+        )
+    for run in runs:
+        assert run.returncode == 0, run.output[-6000:]
+    versions = []
+    for repo, number in ((first, 1), (second, 2)):
+        bundle = _stored(act_production, repo.sha)
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        gate = json.loads((bundle / "gate_report.json").read_text())
+        # Each run gated the version it trained, by number, and packaged that version.
+        assert manifest["git_sha"] == repo.sha
+        assert manifest["pr"] == str(number)
+        assert gate["version"] == manifest["source_version"]
+        assert gate["passed"] is True
+        versions.append(manifest["source_version"])
+    assert versions[0] != versions[1]
+
+    delivered_first = _deliver_and_check(first, ci_services, act_production, tmp_path)
+    first_record = act_production.record(tmp_path)
+    delivered_second = _deliver_and_check(second, ci_services, act_production, tmp_path)
+    assert act_production.aliases(MODEL_NAME) == {
+        "production": delivered_second,
+        "previous": delivered_first,
+    }
+
+    rollback = _act(second.path, "act-rollback", ci_services, act_production, tmp_path / "rb.log")
+
+    assert rollback.returncode == 0, rollback.output[-6000:]
+    assert (
+        act_production.deploy_log()[0]
+        == f'Revert "deploy: {MODEL_NAME} version {delivered_second}"'
+    )
+    assert act_production.record(tmp_path) == first_record
+    aliases = act_production.aliases(MODEL_NAME)
+    assert (aliases["production"], aliases["previous"]) == (delivered_first, delivered_second)
 
 
 def _unreachable(policy: Path) -> None:
@@ -104,115 +192,56 @@ def _unreachable(policy: Path) -> None:
     policy.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def test_pull_request_fails_when_the_gate_fails_and_no_alias_moves(
-    new_repo: Callable[[str], Repo], ci_services: CiServices, tmp_path: Path
+def test_a_pull_request_whose_gate_fails_publishes_nothing(
+    new_repo: Callable[[str], Repo],
+    ci_services: CiServices,
+    act_production: ActProduction,
+    tmp_path: Path,
 ) -> None:
-    repo = new_repo("pr-fail")
-    keep_only_jobs(repo.path / ".github/workflows/pr.yml", {"train"})
+    repo = _pr_repo(new_repo, "pr-fail")
     _unreachable(repo.path / "model/src/mlship/model/gate.toml")
     sha = commit_all(repo.path, "pull request: unreachable thresholds")
-    client = MlflowClient(ci_services.tracking_uri, registry_uri=ci_services.tracking_uri)
-    aliases_before, versions_before = _aliases(client), _versions(client)
 
-    run = _act(Repo(repo.path, sha), "act-pr", ci_services, tmp_path / "act.log")
+    run = _act(repo.path, "act-pr", ci_services, act_production, tmp_path / "act.log")
 
     assert run.returncode != 0, "the pull-request check passed with an unreachable gate"
     assert _step(run, "Success", "Main Train"), run.output[-5000:]
-    assert _step(run, "Failure", "Main Validate (the gate)"), run.output[-5000:]
-    assert _aliases(client) == aliases_before
-    new = set(_versions(client)) - set(versions_before)
-    assert len(new) == 1, f"expected one new version, got {sorted(new)}"
-    (version,) = new
-    tags = _versions(client)[version]
-    assert tags["gate"] == "failed"
-    assert tags["git_sha"] == sha
-    # The report still reaches the job summary when the gate fails.
-    assert _in_summary(run, f"### Gate FAILED: {MODEL_NAME} version {version}"), run.output[-3000:]
+    assert _step(run, "Failure", "Main Gate the version just trained"), run.output[-5000:]
+    assert not _stored(act_production, sha).exists()
+    # The report still reaches the job summary, naming the commit and the failure.
+    assert f"Reports on commit `{sha}`." in run.output
+    assert "### Gate FAILED" in run.output
 
 
-def test_push_to_main_promotes_builds_and_smoke_tests_the_image(
+def test_a_tampered_artifact_stops_delivery_before_anything_moves(
     new_repo: Callable[[str], Repo],
     ci_services: CiServices,
-    docker_engine: None,
+    act_production: ActProduction,
     tmp_path: Path,
 ) -> None:
-    repo = new_repo("main")
-    client = MlflowClient(ci_services.tracking_uri, registry_uri=ci_services.tracking_uri)
-    production_before = _aliases(client).get("production")
-    versions_before = _versions(client)
-    namespace = f"mlship-act-{uuid.uuid4().hex[:8]}"
-
-    def api_images() -> list[str]:
-        listed = subprocess.run(
-            ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", f"{namespace}/mlship-api"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return listed.stdout.split()
-
-    try:
-        run = run_make(
-            repo.path,
-            "act-main",
-            *ci_services.make_variables(),
-            f"ACT_IMAGE_NAMESPACE={namespace}",
-            log=tmp_path / "act.log",
-            timeout=1500,
-        )
-        print(f"make act-main: {run.seconds:.0f} s")
-        images = api_images()
-    finally:
-        leftovers = api_images()
-        if leftovers:
-            subprocess.run(
-                ["docker", "rmi", "--force", *leftovers], capture_output=True, check=False
-            )
-
-    assert run.returncode == 0, run.output[-6000:]
-    production = _aliases(client).get("production")
-    new = set(_versions(client)) - set(versions_before)
-    assert len(new) == 1, f"expected one new version, got {sorted(new)}"
-    (version,) = new
-    assert production == version != production_before
-    assert _versions(client)[version]["git_sha"] == repo.sha
-    assert sorted(images) == sorted(
-        [f"{namespace}/mlship-api:{repo.sha}", f"{namespace}/mlship-api:model-v{version}"]
-    )
-    assert _step(run, "Success", "Main Smoke test the image with Prometheus"), run.output[-5000:]
-    # Pushing needs GitHub: under act the push step is skipped, not attempted.
-    assert not _step(run, "Run Main", "Push the image")
-
-
-def test_manual_rollback_swaps_production_and_previous(
-    new_repo: Callable[[str], Repo], ci_services: CiServices, tmp_path: Path
-) -> None:
-    """rollback.yml against a persistent registry (the secret, here the CI services)."""
-    client = MlflowClient(ci_services.tracking_uri, registry_uri=ci_services.tracking_uri)
-    name = f"Rollback_{uuid.uuid4().hex[:8]}"
-    client.create_registered_model(name)
-    experiment = client.create_experiment(name)
-    for _ in range(2):
-        run = client.create_run(experiment)
-        client.create_model_version(
-            name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id
-        )
-    client.set_registered_model_alias(name, "previous", "1")
-    client.set_registered_model_alias(name, "production", "2")
-    repo = new_repo("rollback")
-
-    result = run_make(
+    repo = _pr_repo(new_repo, "pr-tampered")
+    run = _act(
         repo.path,
-        "act-rollback",
-        *ci_services.make_variables(),
-        f"ACT_FLAGS=--var MODEL_NAME={name}",
-        "ROLLBACK_REASON=smoke-alert",
-        f"ACT_REGISTRY={ci_services.tracking_uri}",
-        log=tmp_path / "act.log",
-        timeout=600,
+        "act-pr",
+        ci_services,
+        act_production,
+        tmp_path / "pr.log",
+        "-e",
+        str(_pull_request(repo, 3, tmp_path)),
+    )
+    assert run.returncode == 0, run.output[-6000:]
+    (_stored(act_production, repo.sha) / "model/MLmodel").write_text("tampered\n")
+    aliases, tags, log = (
+        act_production.aliases(MODEL_NAME),
+        act_production.image_tags(),
+        act_production.deploy_log(),
     )
 
-    assert result.returncode == 0, result.output[-5000:]
-    aliases = client.get_registered_model(name).aliases
-    assert (aliases["production"], aliases["previous"]) == ("1", "2")
-    assert _in_summary(result, "> smoke-alert"), result.output[-3000:]
+    delivered = _act(repo.path, "act-main", ci_services, act_production, tmp_path / "main.log")
+
+    assert delivered.returncode != 0, "delivery went on with a tampered artifact"
+    assert "model/MLmodel changed" in delivered.output
+    assert _step(delivered, "Failure", "Verify the bundle's digests and lineage")
+    assert act_production.aliases(MODEL_NAME) == aliases
+    assert act_production.image_tags() == tags
+    assert act_production.deploy_log() == log

@@ -22,10 +22,8 @@ def _status(production: str | None, versions: list[dict[str, Any]]) -> dict[str,
     return {"model_name": "IrisClassifier", "aliases": aliases, "versions": versions}
 
 
-def _version(
-    number: int, accuracy: float, pr: str | None = None, gate: str = "passed"
-) -> dict[str, Any]:
-    return {"version": str(number), "metrics": {"accuracy": accuracy}, "pr": pr, "gate": gate}
+def _version(number: int, accuracy: float) -> dict[str, Any]:
+    return {"version": str(number), "metrics": {"accuracy": accuracy}, "gate": "passed"}
 
 
 def _ci(*arguments: str) -> subprocess.CompletedProcess[str]:
@@ -35,27 +33,37 @@ def _ci(*arguments: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.unit
-def test_report_compares_the_candidate_with_production(tmp_path: Path) -> None:
+def test_report_reuses_the_gate_report_and_compares_with_production(tmp_path: Path) -> None:
     status = tmp_path / "status.json"
     status.write_text(json.dumps(_status("1", [_version(2, 0.9667), _version(1, 0.9333)])))
     gate = tmp_path / "gate_report.json"
-    checks = [{"name": "threshold:accuracy", "passed": False, "observed": 0.9667, "limit": 0.99}]
-    gate.write_text(
-        json.dumps(
-            {"model_name": "IrisClassifier", "version": "2", "passed": False, "checks": checks}
-        )
-    )
+    gate.write_text(json.dumps({"model_name": "IrisClassifier", "version": "2", "passed": False}))
+    # The gate's own markdown goes into the report verbatim: one renderer of the gate table.
+    (tmp_path / "gate_report.md").write_text("### Gate FAILED: IrisClassifier version 2\n\n| x |\n")
     out = tmp_path / "report.md"
 
     result = _ci(
-        "report", "--status", str(status), "--gate", str(gate), "--out", str(out), "--title", "pr"
+        "report",
+        "--status",
+        str(status),
+        "--gate",
+        str(gate),
+        "--out",
+        str(out),
+        "--title",
+        "pr",
+        "--commit",
+        "abc123",
+        "--outcome",
+        "failure",
     )
 
     assert result.returncode == 0, result.stderr
     report = out.read_text()
     assert report.startswith("## pr\n")
-    assert "### Gate FAILED: IrisClassifier version 2" in report
-    assert "| threshold:accuracy | **FAIL** | 0.9667 | 0.9900 |" in report
+    assert "> Reports on commit `abc123`." in report
+    assert "> **The run ended: failure.** See its log." in report
+    assert "### Gate FAILED: IrisClassifier version 2\n\n| x |\n" in report
     assert f"| accuracy | 0.9667 | 0.9333 | {0.9667 - 0.9333:+.4f} |" in report
     assert "<!-- mlship-gate-report -->" in report  # the PR comment is found by it
 
@@ -73,29 +81,27 @@ def test_report_without_a_gate_says_so(tmp_path: Path) -> None:
 
 
 @pytest.mark.unit
-def test_pr_version_is_the_newest_that_passed_the_gate(tmp_path: Path) -> None:
-    versions = [
-        _version(5, 0.9, pr="8", gate="failed"),
-        _version(4, 0.9, pr="7"),
-        _version(3, 0.9, pr="8"),
-        _version(2, 0.9, pr="8"),
-    ]
+@pytest.mark.parametrize(
+    ("status_text", "gate_markdown", "message"),
+    [
+        ("not json", True, "mlship_ci: error: status file"),
+        (json.dumps({"aliases": {}, "versions": []}), False, "has no markdown twin"),
+    ],
+)
+def test_bad_input_is_one_clear_line(
+    tmp_path: Path, status_text: str, gate_markdown: bool, message: str
+) -> None:
     status = tmp_path / "status.json"
-    status.write_text(json.dumps(_status("1", versions)))
-    found = _ci("pr-version", "--status", str(status), "--pr", "8")
-    assert (found.returncode, found.stdout.strip()) == (0, "3")
-    none = _ci("pr-version", "--status", str(status), "--pr", "9")
-    assert none.returncode == 2
-    assert "no version of pull request #9 passed the gate" in none.stderr
-
-
-@pytest.mark.unit
-def test_bad_input_is_one_clear_line(tmp_path: Path) -> None:
-    status = tmp_path / "status.json"
-    status.write_text("not json")
-    result = _ci("pr-version", "--status", str(status), "--pr", "1")
+    status.write_text(status_text)
+    gate = tmp_path / "gate_report.json"
+    gate.write_text(json.dumps({"version": "1", "passed": True}))
+    if gate_markdown:
+        (tmp_path / "gate_report.md").write_text("### Gate passed\n")
+    result = _ci(
+        "report", "--status", str(status), "--gate", str(gate), "--out", str(tmp_path / "r")
+    )
     assert result.returncode == 2
-    assert result.stderr.startswith("mlship_ci: error: status file")
+    assert message in result.stderr
     assert "Traceback" not in result.stderr
 
 

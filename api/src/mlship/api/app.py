@@ -45,7 +45,10 @@ def _bound_registry_calls(settings: Settings) -> None:
 def create_app(settings: Settings) -> ServiceApp:
     """A service for ``settings``; the model loads in the background once it starts."""
     multiprocess_dir = settings.prometheus_multiproc_dir
-    metrics = Metrics(multiprocess_dir=str(multiprocess_dir) if multiprocess_dir else None)
+    metrics = Metrics(
+        multiprocess_dir=str(multiprocess_dir) if multiprocess_dir else None,
+        image_ref=settings.image_ref,
+    )
     source = source_for(settings.model_uri, settings.tracking_uri)
     manager = ModelManager(
         source, metrics, settings.reload_interval_seconds, lane=settings.compiled_lane

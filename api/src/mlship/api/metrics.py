@@ -35,7 +35,7 @@ INFERENCE_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.0
 class Metrics:
     """Every metric the service exports."""
 
-    def __init__(self, *, multiprocess_dir: str | None = None) -> None:
+    def __init__(self, *, multiprocess_dir: str | None = None, image_ref: str = "") -> None:
         self.multiprocess_dir = multiprocess_dir
         self.tally = Tally()
         self.requests_in_flight = 0
@@ -64,6 +64,13 @@ class Metrics:
             "mlship_model_info",
             "1 for the model version being served",
             ["model_name", "model_version", "run_id"],
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.build_info = Gauge(
+            "mlship_build_info",
+            "1, labelled with the image this process runs (API_IMAGE_REF, by digest)",
+            ["image_ref"],
             registry=registry,
             multiprocess_mode="livemax",
         )
@@ -119,6 +126,7 @@ class Metrics:
         )
         for result in ("success", "failed"):
             self.reloads.labels(result=result)
+        self.build_info.labels(image_ref=image_ref).set(1)
         self.model_loaded.set(0)
         self.registry_reachable.set(0)
 

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         default=True,
         description="serve /predict from the compiled lane when it was built (false: Python only)",
     )
+    image_ref: str = Field(
+        default="",
+        description="the image this process runs, by digest (set by the deploy record); "
+        "exported as mlship_build_info{image_ref}",
+    )
     log_level: LogLevel = "info"
     access_log: bool = True
     host: str = "127.0.0.1"

@@ -1,127 +1,25 @@
-"""``mlship``: train, validate, promote, rollback, status and predict from one command."""
+"""``mlship``: train, validate, promote, rollback, status, predict and bundles from one command."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
-import math
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from pydantic import ValidationError
 
-from mlship.model.errors import ExitCode, MlshipError
+from mlship.model.alias_record import read_promotion_record
+from mlship.model.errors import BadConfigError, ExitCode, MlshipError
+from mlship.model.manifest import require_new_directory, verify_bundle
+from mlship.model.parser import build_parser
 from mlship.model.reachability import wait_for_tracking_server
 from mlship.model.settings import Settings
 from mlship.model.thresholds import load_thresholds
 
-SEED_EXAMPLE = "5.1,3.5,1.4,0.2"
-
-
-def _version(text: str) -> str:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"a version is a positive integer, not {text!r}")
-    return str(int(text))
-
-
-def _features(text: str) -> list[float]:
-    try:
-        values = [float(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers such as {SEED_EXAMPLE}, got {text!r}"
-        ) from None
-    if not all(math.isfinite(value) for value in values):
-        raise argparse.ArgumentTypeError(f"features must be finite numbers, got {text!r}")
-    return values
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
-
-
-def _common_options() -> argparse.ArgumentParser:
-    # SUPPRESS keeps a subcommand's parser from resetting an option given before it.
-    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    common.add_argument(
-        "--tracking-uri", help="MLflow tracking server (default: $MLFLOW_TRACKING_URI)"
-    )
-    common.add_argument("--model-name", help="registered model name (default: $MODEL_NAME)")
-    common.add_argument(
-        "--connect-timeout",
-        type=float,
-        dest="connect_timeout_seconds",
-        metavar="SECONDS",
-        help="how long to retry an unreachable tracking server (default 8)",
-    )
-    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    return common
-
-
-def build_parser() -> argparse.ArgumentParser:
-    common = _common_options()
-    parser = argparse.ArgumentParser(
-        prog="mlship",
-        description="Train, gate, promote and roll back models in the MLflow Model Registry.",
-        parents=[common],
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    train = commands.add_parser(
-        "train", parents=[common], help="train, log and register a new model version"
-    )
-    train.add_argument("--c", type=_positive_float, help="inverse regularisation strength")
-    train.add_argument("--max-iter", type=int, help="solver iterations")
-    train.add_argument("--seed", type=int, help="split and solver seed")
-    train.add_argument("--test-size", type=float, help="held-out fraction (0-1)")
-    train.add_argument("--experiment", dest="experiment_name", help="MLflow experiment name")
-
-    validate = commands.add_parser(
-        "validate", parents=[common], help="gate a version; on pass it becomes the challenger"
-    )
-    validate.add_argument("--version", type=_version, help="version to gate (default: latest)")
-    validate.add_argument(
-        "--thresholds", type=Path, metavar="FILE", help="gate policy TOML (default: packaged)"
-    )
-    validate.add_argument(
-        "--report-dir", type=Path, metavar="DIR", help="also write gate_report.json/.md here"
-    )
-
-    promote = commands.add_parser(
-        "promote", parents=[common], help="production <- challenger (or --version); keeps previous"
-    )
-    promote.add_argument("--version", type=_version, help="a validated version to promote")
-
-    commands.add_parser(
-        "rollback", parents=[common], help="production <- previous (run again to undo)"
-    )
-
-    status = commands.add_parser(
-        "status", parents=[common], help="aliases, versions, key metrics and gate results"
-    )
-    status.add_argument("--limit", type=int, default=20, help="newest versions to list")
-
-    predict = commands.add_parser(
-        "predict", parents=[common], help="classify one row with the production model"
-    )
-    predict.add_argument(
-        "--features",
-        type=_features,
-        default=_features(SEED_EXAMPLE),
-        metavar="X1,X2,...",
-        help=f"feature values in signature order (default {SEED_EXAMPLE})",
-    )
-    predict.add_argument("--alias", default="production", help="alias to load")
-    return parser
-
+__all__ = ["build_parser", "main", "settings_from"]
 
 _SETTING_OPTIONS = (
     "tracking_uri",
@@ -132,6 +30,8 @@ _SETTING_OPTIONS = (
     "seed",
     "test_size",
     "experiment_name",
+    "baseline_uri",
+    "baseline_note",
 )
 
 
@@ -141,14 +41,37 @@ def settings_from(arguments: argparse.Namespace) -> Settings:
         for key in _SETTING_OPTIONS
         if getattr(arguments, key, None) is not None
     }
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}"
+            for detail in error.errors()
+        )
+        raise BadConfigError(f"invalid settings: {problems}") from None
 
 
 def _preflight(settings: Settings, arguments: argparse.Namespace) -> None:
-    """Fail fast on a bad thresholds file, then on an unreachable server."""
-    if arguments.command == "validate":
+    """Fail fast on bad local input (policy, bundle, record), then on an unreachable server."""
+    command = arguments.command
+    if command == "validate":
         load_thresholds(getattr(arguments, "thresholds", None))
+    elif command == "export":
+        require_new_directory(arguments.out)
+    elif command == "register":
+        verify_bundle(arguments.directory)
+    elif command == "restore":
+        read_promotion_record(arguments.record)
     wait_for_tracking_server(settings.tracking_uri, settings.connect_timeout_seconds)
+
+
+def _verify(arguments: argparse.Namespace) -> None:
+    """``mlship verify``: no settings, no server, no MLflow import; a bundle checks itself."""
+    bundle = verify_bundle(arguments.directory, getattr(arguments, "git_sha", None))
+    if getattr(arguments, "json", False):
+        print(json.dumps(bundle.summary(), indent=2, sort_keys=True))
+    else:
+        print(bundle.describe("verified"))
 
 
 def _quiet_libraries() -> None:
@@ -160,25 +83,24 @@ def _quiet_libraries() -> None:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
+def _run(arguments: argparse.Namespace) -> None:
+    if arguments.command == "verify":
+        _verify(arguments)
+        return
+    settings = settings_from(arguments)
+    _preflight(settings, arguments)
+    # Imported here: loading MLflow takes seconds that usage errors and a dead server
+    # should not pay.
+    from mlship.model.commands import run  # noqa: PLC0415
+
+    _quiet_libraries()  # after the import: MLflow configures its loggers when imported
+    run(settings, arguments)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     try:
-        settings = settings_from(arguments)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}"
-            for detail in error.errors()
-        )
-        print(f"mlship: error: invalid settings: {problems}", file=sys.stderr)
-        return ExitCode.BAD_CONFIG
-    try:
-        _preflight(settings, arguments)
-        # Imported here: loading MLflow takes seconds that usage errors and a dead server
-        # should not pay.
-        from mlship.model.commands import run  # noqa: PLC0415
-
-        _quiet_libraries()  # after the import: MLflow configures its loggers when imported
-        run(settings, arguments)
+        _run(arguments)
     except MlshipError as error:
         print(f"mlship: error: {error}", file=sys.stderr)
         return error.exit_code

@@ -10,13 +10,17 @@ from typing import Any
 
 from mlflow.exceptions import MlflowException
 
+from mlship.model.alias_record import read_promotion_record
+from mlship.model.bundle import export_bundle, register_bundle
 from mlship.model.connection import ui_url
 from mlship.model.errors import GateFailedError, MlshipError
 from mlship.model.prediction import predict
 from mlship.model.registry import promote, rollback, status, status_table
+from mlship.model.restore import restore
 from mlship.model.settings import Settings
 from mlship.model.thresholds import load_thresholds
 from mlship.model.training import train_and_register
+from mlship.model.uris import public_uri
 from mlship.model.validation import validate
 
 
@@ -76,6 +80,32 @@ def _rollback(settings: Settings, arguments: argparse.Namespace) -> None:
     _move(lambda: rollback(settings), arguments)
 
 
+def _restore(settings: Settings, arguments: argparse.Namespace) -> None:
+    _move(lambda: restore(settings, read_promotion_record(arguments.record)), arguments)
+
+
+def _export(settings: Settings, arguments: argparse.Namespace) -> None:
+    bundle = export_bundle(settings, arguments.version, arguments.out)
+    if getattr(arguments, "json", False):
+        _print_json(bundle.summary())
+    else:
+        print(bundle.describe("written"))
+
+
+def _register(settings: Settings, arguments: argparse.Namespace) -> None:
+    registration = register_bundle(settings, arguments.directory)
+    if getattr(arguments, "json", False):
+        _print_json(asdict(registration))
+        return
+    done = "registered" if registration.created else "already registered"
+    print(
+        f"{done}: bundle {registration.bundle_sha256[:16]} is version {registration.version} "
+        f"of {registration.model_name} (run {registration.run_id})"
+    )
+    print(f"  gate it here next: mlship validate --version {registration.version}")
+    print(f"  {ui_url(settings, registration.model_name, registration.version)}")
+
+
 def _status(settings: Settings, arguments: argparse.Namespace) -> None:
     document = status(settings, limit=arguments.limit)
     if getattr(arguments, "json", False):
@@ -103,6 +133,9 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "validate": _validate,
     "promote": _promote,
     "rollback": _rollback,
+    "restore": _restore,
+    "export": _export,
+    "register": _register,
     "status": _status,
     "predict": _predict,
 }
@@ -114,4 +147,4 @@ def run(settings: Settings, arguments: argparse.Namespace) -> None:
         _COMMANDS[arguments.command](settings, arguments)
     except MlflowException as error:
         first_line = (error.message or str(error)).strip().splitlines()[0]
-        raise MlshipError(f"MLflow ({settings.tracking_uri}): {first_line}") from None
+        raise MlshipError(f"MLflow ({public_uri(settings.tracking_uri)}): {first_line}") from None

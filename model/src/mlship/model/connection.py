@@ -7,6 +7,7 @@ from mlflow.tracking import MlflowClient
 
 from mlship.model.reachability import wait_for_tracking_server
 from mlship.model.settings import Settings
+from mlship.model.uris import public_uri
 
 
 def connect(settings: Settings) -> MlflowClient:
@@ -19,4 +20,5 @@ def connect(settings: Settings) -> MlflowClient:
 
 def ui_url(settings: Settings, model_name: str, version: str) -> str:
     """Where a person finds this model version in the MLflow UI."""
-    return f"{settings.tracking_uri.rstrip('/')}/#/models/{model_name}/versions/{version}"
+    base = public_uri(settings.tracking_uri).rstrip("/")
+    return f"{base}/#/models/{model_name}/versions/{version}"

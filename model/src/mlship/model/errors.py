@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     REFUSED = 5
     BAD_CONFIG = 6
     MLFLOW_ERROR = 7
+    BUNDLE_INVALID = 8
 
 
 class MlshipError(Exception):
@@ -43,3 +44,9 @@ class BadConfigError(MlshipError):
 
 class GateFailedError(MlshipError):
     exit_code = ExitCode.GATE_FAILED
+
+
+class BundleError(MlshipError):
+    """A model bundle that does not verify: changed, missing or extra files, bad manifest."""
+
+    exit_code = ExitCode.BUNDLE_INVALID

@@ -41,6 +41,10 @@ class GateReport:
     production_version: str | None
     thresholds: str
     checks: list[Check] = field(default_factory=list)
+    # The registry `production` was read from (credentials stripped), None when unknown.
+    production_registry: str | None = None
+    # Why no baseline registry was consulted (e.g. a fork PR without read access).
+    baseline_note: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -59,7 +63,23 @@ class GateReport:
             "thresholds": self.thresholds,
             "passed": self.passed,
             "checks": [asdict(check) for check in self.checks],
+            "production_registry": self.production_registry,
+            "baseline_note": self.baseline_note,
         }
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> GateReport:
+        """The report ``to_dict`` wrote (a ``gate_report`` tag); KeyError/TypeError if not."""
+        return cls(
+            model_name=str(document["model_name"]),
+            version=str(document["version"]),
+            run_id=str(document["run_id"]),
+            production_version=document["production_version"],
+            thresholds=str(document["thresholds"]),
+            checks=[Check(**check) for check in document["checks"]],
+            production_registry=document.get("production_registry"),
+            baseline_note=document.get("baseline_note"),
+        )
 
     def compact_json(self) -> str:
         """The report as one line, for the ``gate_report`` version tag."""
@@ -67,16 +87,19 @@ class GateReport:
 
     def to_markdown(self) -> str:
         verdict = "PASSED" if self.passed else "FAILED"
-        against = (
-            f"production version {self.production_version}"
-            if self.production_version
-            else "no production version (absolute checks only)"
-        )
+        registry = f"registry `{self.production_registry}`" if self.production_registry else ""
+        if self.production_version:
+            against = f"Compared with production version {self.production_version}"
+            against += f" of {registry}" if registry else ""
+        else:
+            against = "No production version" + (f" in {registry}" if registry else "")
+            against += ": absolute checks only"
         lines = [
             f"### Gate {verdict}: {self.model_name} version {self.version}",
             "",
-            f"Compared with {against}; thresholds: `{self.thresholds}`.",
+            f"{against}; thresholds: `{self.thresholds}`.",
             "",
+            *([f"Note: {self.baseline_note}", ""] if self.baseline_note else []),
             "| check | result | observed | limit | detail |",
             "| --- | --- | --- | --- | --- |",
         ]
@@ -166,6 +189,9 @@ def decide(
     candidate: CandidateFacts,
     production: CandidateFacts | None,
     smoke_expected: list[str],
+    *,
+    production_registry: str | None = None,
+    baseline_note: str | None = None,
 ) -> GateReport:
     """Every check the policy asks for; with no production only the absolute ones."""
     checks = [_threshold_check(rule, candidate) for rule in policy.metric]
@@ -180,4 +206,6 @@ def decide(
         production_version=production.version if production else None,
         thresholds=policy.source,
         checks=checks,
+        production_registry=production_registry,
+        baseline_note=baseline_note,
     )

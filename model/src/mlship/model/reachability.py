@@ -12,10 +12,12 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from mlship.model.errors import TrackingServerUnreachableError
+from mlship.model.uris import public_uri
 
 _FIRST_DELAY_SECONDS = 0.25
 _MAX_DELAY_SECONDS = 2.0
 _PROBE_TIMEOUT_SECONDS = 2.0
+_HINT = "start it (make mlflow) or point MLFLOW_TRACKING_URI / --tracking-uri at a running one"
 
 
 def is_remote(uri: str) -> bool:
@@ -24,8 +26,10 @@ def is_remote(uri: str) -> bool:
 
 def _probe(uri: str, timeout: float) -> None:
     """Raise OSError unless the server answers; any HTTP answer below 500 counts as up."""
+    # urllib would take `user:password@host` for a host name; /health needs no credentials.
+    health = f"{public_uri(uri).rstrip('/')}/health"
     try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):  # noqa: S310
+        with urllib.request.urlopen(health, timeout=timeout):  # noqa: S310
             return
     except urllib.error.HTTPError as error:
         if error.code >= 500:
@@ -38,8 +42,13 @@ def wait_for_tracking_server(
     *,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    role: str = "MLflow tracking server",
+    hint: str = _HINT,
 ) -> None:
-    """Return once ``uri`` answers; retry with exponential backoff within ``budget_seconds``."""
+    """Return once ``uri`` answers; retry with exponential backoff within ``budget_seconds``.
+
+    ``role`` and ``hint`` word the error (the gate also waits for its baseline registry).
+    """
     if not is_remote(uri):
         return
     start = clock()
@@ -56,9 +65,8 @@ def wait_for_tracking_server(
             remaining = budget_seconds - (clock() - start)
             if remaining <= 0:
                 raise TrackingServerUnreachableError(
-                    f"MLflow tracking server {uri} is unreachable ({reason}) after "
-                    f"{attempts} attempt(s) in {clock() - start:.1f}s; start it "
-                    "(make mlflow) or point MLFLOW_TRACKING_URI / --tracking-uri at a running one"
+                    f"{role} {public_uri(uri)} is unreachable ({reason}) after "
+                    f"{attempts} attempt(s) in {clock() - start:.1f}s; {hint}"
                 ) from None
             sleep(min(delay, remaining))
             delay = min(delay * 2, _MAX_DELAY_SECONDS)

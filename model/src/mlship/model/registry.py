@@ -13,6 +13,7 @@ from typing import Any
 
 from mlflow.entities.model_registry import ModelVersion
 
+from mlship.model.alias_record import AliasState
 from mlship.model.connection import connect, ui_url
 from mlship.model.errors import RefusedError
 from mlship.model.evaluation import KEY_METRICS
@@ -24,17 +25,22 @@ from mlship.model.registry_io import (
     require_model,
 )
 from mlship.model.settings import Settings
+from mlship.model.uris import public_uri
 
 
 @dataclass(frozen=True)
 class AliasMove:
-    """Result of promote / rollback: where ``production`` and ``previous`` now point."""
+    """Result of promote / rollback: where ``production`` and ``previous`` now point.
+
+    ``before`` is where they pointed before the move: ``mlship restore`` puts it back.
+    """
 
     model_name: str
     production: str
     previous: str | None
     changed: bool
     message: str
+    before: AliasState
 
 
 def _refuse_unvalidated(name: str, version: ModelVersion) -> None:
@@ -65,14 +71,18 @@ def promote(settings: Settings, version: str | None) -> AliasMove:
         candidate = get_version(client, name, version)
     _refuse_unvalidated(name, candidate)
     current = alias_version(client, name, "production")
+    previous = alias_version(client, name, "previous")
+    before = AliasState(
+        current.version if current else None, previous.version if previous else None
+    )
     if current is not None and current.version == candidate.version:
-        previous = alias_version(client, name, "previous")
         return AliasMove(
             name,
             candidate.version,
-            previous.version if previous else None,
+            before.previous,
             changed=False,
             message=f"version {candidate.version} is already production; nothing moved",
+            before=before,
         )
     if current is not None:
         client.set_registered_model_alias(name, "previous", current.version)
@@ -87,6 +97,7 @@ def promote(settings: Settings, version: str | None) -> AliasMove:
         changed=True,
         message=f"promoted version {candidate.version} to production"
         + (f" (previous: {current.version})" if current else ""),
+        before=before,
     )
 
 
@@ -111,6 +122,7 @@ def rollback(settings: Settings) -> AliasMove:
         changed=True,
         message=f"rolled back production to version {target.version}"
         + (f" (previous: {current.version})" if current else ""),
+        before=AliasState(current.version if current else None, target.version),
     )
 
 
@@ -152,7 +164,7 @@ def status(settings: Settings, limit: int = 20) -> dict[str, Any]:
         )
     return {
         "model_name": name,
-        "tracking_uri": settings.tracking_uri,
+        "tracking_uri": public_uri(settings.tracking_uri),
         "aliases": aliases,
         "versions": rows,
     }

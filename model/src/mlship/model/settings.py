@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PULL_REF = re.compile(r"^refs/pull/(\d+)/")
@@ -36,6 +36,18 @@ class Settings(BaseSettings):
     )
     pr: str | None = Field(default=None, validation_alias=AliasChoices("MLSHIP_PR", "PR_NUMBER"))
     github_ref: str | None = Field(default=None, validation_alias="GITHUB_REF")
+    # The registry the gate reads `production` from (read-only); None: the tracking URI's.
+    baseline_uri: str | None = None
+    # Said in the gate report when no baseline is used (e.g. why a fork PR has none).
+    baseline_note: str | None = None
+
+    @field_validator("baseline_uri", "baseline_note", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # A workflow passes `${{ secrets.X }}`, which is empty where secrets are withheld.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
 
     def pull_request(self) -> str | None:
         """The pull request number, from ``pr`` or a ``refs/pull/N/...`` ref."""
