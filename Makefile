@@ -21,12 +21,14 @@ help: ## List the targets
 
 # ---------------------------------------------------------------- environment
 # api/setup.py builds the compiled lane from lane.pyx: a change to it needs a new build.
-$(INSTALLED): requirements-dev.txt model/requirements.txt api/requirements.txt model/pyproject.toml api/pyproject.toml \
+# INSTALL_REQUIREMENTS=requirements-delivery.txt installs only what the delivery jobs use.
+INSTALL_REQUIREMENTS ?= requirements-dev.txt
+$(INSTALLED): requirements-dev.txt requirements-delivery.txt model/requirements.txt api/requirements.txt model/pyproject.toml api/pyproject.toml \
 	api/setup.py api/src/mlship/api/lane.pyx
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "mlship needs Python 3.11+"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r $(INSTALL_REQUIREMENTS)
 	touch $@
 
 .PHONY: install
@@ -205,7 +207,8 @@ up: images ## Start the local stack (docker-compose.yml, needs .env) and wait un
 stack-down: ## Stop the local stack (keeps its volumes; docker compose down -v deletes them)
 	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
 	  POSTGRES_PASSWORD=$${POSTGRES_PASSWORD:-unused} API_KEYS=$${API_KEYS:-unused} \
-	  GRAFANA_ADMIN_PASSWORD=$${GRAFANA_ADMIN_PASSWORD:-unused} \
+	  GRAFANA_ADMIN_PASSWORD=$${GRAFANA_ADMIN_PASSWORD:-unused} MLFLOW_ADMIN_PASSWORD=$${MLFLOW_ADMIN_PASSWORD:-unused} \
+	  MLFLOW_DELIVERY_PASSWORD=$${MLFLOW_DELIVERY_PASSWORD:-unused} MLFLOW_READER_PASSWORD=$${MLFLOW_READER_PASSWORD:-unused} \
 	  $(COMPOSE) --profile manual down --remove-orphans; \
 	fi
 
@@ -286,14 +289,20 @@ deploy-check: $(INSTALLED) ## Does production agree with the deploy record (DEPL
 # platform/mlflow (so a pull request is tested against its own server) and started by
 # a step, since a service container cannot use an image built in the same job.
 CI_MLFLOW_IMAGE ?= mlship-ci/mlflow:local
-CI_MLFLOW_CONTAINER ?= mlship-ci-mlflow
-ci-mlflow-up: ## Build platform/mlflow and run it on CI_MLFLOW_PORT against PostgreSQL on CI_POSTGRES_PORT
+CI_MLFLOW_CONTAINER ?= mlship-ci-mlflow-$(CI_MLFLOW_PORT)
+ci-mlflow-up: ## Build platform/mlflow and run it (open: throwaway) on CI_MLFLOW_PORT against PostgreSQL on CI_POSTGRES_PORT
 	$(DOCKER_BUILD) -q -f platform/mlflow/Dockerfile -t $(CI_MLFLOW_IMAGE) .
 	docker rm -f $(CI_MLFLOW_CONTAINER) >/dev/null 2>&1 || true
-	docker run -d --name $(CI_MLFLOW_CONTAINER) --network host \
+	docker run -d --name $(CI_MLFLOW_CONTAINER) --network host -e MLFLOW_AUTH=off -e MLFLOW_METRICS_PORT= \
 	  -e MLFLOW_PORT=$(CI_MLFLOW_PORT) -e MLFLOW_HOST=127.0.0.1 \
-	  -e MLFLOW_BACKEND_STORE_URI=postgresql+psycopg2://mlflow@127.0.0.1:$(CI_POSTGRES_PORT)/mlflow \
+	  -e MLFLOW_BACKEND_STORE_URI=postgresql+psycopg2://mlflow:$${CI_POSTGRES_PASSWORD:?the service password}@127.0.0.1:$(CI_POSTGRES_PORT)/mlflow \
 	  $(CI_MLFLOW_IMAGE)
+	@for _ in $$(seq 360); do \
+	  if curl -fsS --max-time 2 http://127.0.0.1:$(CI_MLFLOW_PORT)/health >/dev/null 2>&1; then echo "ci-mlflow-up: ready on port $(CI_MLFLOW_PORT)"; exit 0; fi; \
+	  if [ "$$(docker inspect -f '{{.State.Running}}' $(CI_MLFLOW_CONTAINER))" != true ]; then \
+	    docker logs --tail 40 $(CI_MLFLOW_CONTAINER) >&2; echo "ci-mlflow-up: the tracking server exited" >&2; exit 1; fi; \
+	  sleep 0.5; \
+	done; docker logs --tail 40 $(CI_MLFLOW_CONTAINER) >&2; echo "ci-mlflow-up: not healthy after 3 min" >&2; exit 1
 
 ci-mlflow-down: ## Stop the throwaway tracking server (its log first, for the job's record)
 	@docker logs --tail 50 $(CI_MLFLOW_CONTAINER) 2>&1 || true
@@ -334,43 +343,47 @@ ci-report: $(INSTALLED) ## Markdown report (gate, metrics vs production, aliases
 	else cat $(CI_DIR)/report.md; fi
 
 # ---------------------------------------------------------------- workflows (act)
-# act runs the GitHub workflows on this machine in host mode. It skips service
-# containers there, so act-pr/act-main first start PostgreSQL and MLflow (the
-# throwaway registry a job trains into) and stop them afterwards. act-up starts
-# the local production they deliver to, kept until act-down.
+# act runs the GitHub workflows on this machine in container mode: every job in a
+# runner image that carries only the tools GitHub's ubuntu-24.04 image documents
+# (.github/act/Dockerfile), act starting the `services:` itself. act-up starts the
+# local production the runs deliver to, kept until act-down.
 ACT := $(BIN)/act
+ACT_RUNNER_IMAGE ?= mlship/act-runner:local
 # Ports of the throwaway services under act (GitHub's runners use 5432 and 5000).
 CI_POSTGRES_PORT ?= 55432
 CI_MLFLOW_PORT ?= 55000
-CI_SERVICES_DIR ?= .mlship/ci-services
-# managed: act-pr/act-main start and stop the services; external: they already run.
-ACT_SERVICES ?= managed
+ACT_PROD_DIR ?= $(CURDIR)/.mlship/act-prod
+export ACT_PROD_DIR
 ACT_PRODUCTION = .github/scripts/act-production.sh
 # More act options, e.g. ACT_FLAGS='--var MODEL_NAME=Other' or ACT_FLAGS='-j train'.
 ACT_FLAGS ?=
-# act passes its own environment to the steps: drop make's, and name this venv for ci-act-venv.
-ACT_RUN = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL ACT_HOST_VENV=$(abspath $(VENV)) \
-	$(ACT) -P ubuntu-24.04=-self-hosted --no-cache-server \
-	--var CI_SERVICES=external --var CI_MLFLOW_PORT=$(CI_MLFLOW_PORT) \
-	--var CI_POSTGRES_PORT=$(CI_POSTGRES_PORT) $$($(ACT_PRODUCTION) vars) $(ACT_FLAGS)
-CI_SERVICES = CI_POSTGRES_PORT=$(CI_POSTGRES_PORT) CI_MLFLOW_PORT=$(CI_MLFLOW_PORT) \
-	CI_SERVICES_DIR=$(CI_SERVICES_DIR) MLFLOW_BIN=$(BIN)/mlflow PYTHON_BIN=$(BIN)/python \
-	.github/scripts/ci-services.sh
+# Base images the steps build on: pulled on GitHub, stand-ins where no registry is reachable.
+ACT_IMAGES = --env PYTHON_IMAGE=$(PYTHON_IMAGE) $(if $(PROMETHEUS_IMAGE),--env PROMETHEUS_IMAGE=$(PROMETHEUS_IMAGE)) \
+	$(if $(POSTGRES_IMAGE),--var POSTGRES_IMAGE=$(POSTGRES_IMAGE))
+# act passes its own environment to the steps: drop make's. The local production's
+# state directory is mounted at the same path (artifact store, deploy remote); pip's
+# cache is a volume the runs share (setup-python caches on GitHub).
+ACT_RUN = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(ACT) -P ubuntu-24.04=$(ACT_RUNNER_IMAGE) --pull=false \
+	--no-cache-server --env-file /dev/null --var-file /dev/null $(ACT_IMAGES) \
+	--container-options "-v $(ACT_PROD_DIR):$(ACT_PROD_DIR) -v mlship-act-pip-cache:/root/.cache/pip" \
+	--var CI_MLFLOW_PORT=$(CI_MLFLOW_PORT) --var CI_POSTGRES_PORT=$(CI_POSTGRES_PORT) \
+	$$($(ACT_PRODUCTION) flags) $(ACT_FLAGS)
 
-# $(call act_run,ARGS): act with the throwaway services around it (stopped whatever act's outcome).
+# $(call act_run,ARGS): act, timed.
 define act_run
-	@if [ "$(ACT_SERVICES)" = managed ]; then \
-	  trap '$(CI_SERVICES) down' EXIT; trap 'exit 130' INT TERM; $(CI_SERVICES) up; \
-	fi; \
-	start=$$(date +%s); status=0; $(ACT_RUN) $(1) || status=$$?; \
-	echo "act: $(1) finished with status $$status in $$(( $$(date +%s) - start )) s"; \
+	@start=$$(date +%s); status=0; $(ACT_RUN) $(1) || status=$$?; \
+	echo "act: make $@ finished with status $$status in $$(( $$(date +%s) - start )) s"; \
 	exit $$status
 endef
 
-.PHONY: act-list act-up act-down act-pr act-main act-rollback ci-services-up ci-services-down ci-act-venv
+.PHONY: act-list act-up act-down act-pr act-main act-rollback act-runner-image
 
 act-list: $(INSTALLED) ## List the workflows' jobs and their events (act's parser)
 	@$(ACT) --list
+
+act-runner-image: ## Build the runner image act runs the jobs in (documented runner tools only)
+	@docker build -q --build-arg PYTHON_IMAGE=$(PYTHON_IMAGE) -f .github/act/Dockerfile \
+	  -t $(ACT_RUNNER_IMAGE) .github/act >/dev/null
 
 act-up: $(INSTALLED) ## Start the local production act-pr/act-main/act-rollback share (registry, OCI registry, deploy remote)
 	@MLFLOW_BIN=$(BIN)/mlflow PYTHON_BIN=$(BIN)/python $(ACT_PRODUCTION) up
@@ -378,43 +391,19 @@ act-up: $(INSTALLED) ## Start the local production act-pr/act-main/act-rollback 
 act-down: ## Stop the local production and delete its state
 	@MLFLOW_BIN=$(BIN)/mlflow PYTHON_BIN=$(BIN)/python $(ACT_PRODUCTION) down
 
-act-pr: act-up ## Run the pull-request workflow locally (act): lint, unit, train, gate, bundle
+act-pr: act-up act-runner-image ## Run the pull-request workflow locally (act): lint, unit, train, gate, bundle
 	$(call act_run,pull_request -W .github/workflows/pr.yml)
 
 # The merged pull request's head is this commit: the one act-pr trained.
-act-main: act-up ## Run the delivery workflow locally (act): verify, register, gate, image, promote, push, record
+act-main: act-up act-runner-image ## Run the delivery workflow locally (act): verify, register, gate, image, promote, push, record
 	$(call act_run,push -W .github/workflows/main.yml --var MERGED_HEAD_SHA=$$(git rev-parse HEAD))
 
+# Read from the environment by the shell, so that any text is passed as it is.
 ROLLBACK_REASON ?= manual rollback (act)
-act-rollback: act-up ## Run the rollback workflow locally (act): revert the deploy record, set the aliases
-	$(ACT_RUN) workflow_dispatch -W .github/workflows/rollback.yml \
-	  --input "reason=$(ROLLBACK_REASON)" --input "model=$(MODEL_NAME)"
-
-ci-services-up: $(INSTALLED) ## PostgreSQL + MLflow on CI_POSTGRES_PORT/CI_MLFLOW_PORT (for act)
-	@$(CI_SERVICES) up
-
-ci-services-down: ## Stop what ci-services-up started and delete its data
-	@$(CI_SERVICES) down
-
-ci-act-venv: ## (act) Use the host's venv with this tree's sources in act's copy of the tree
-	@test -n "$(ACT_HOST_VENV)" && test -x "$(ACT_HOST_VENV)/bin/python" || \
-	  { echo "ci-act-venv: ACT_HOST_VENV must name the host's virtualenv (make act-pr sets it)" >&2; exit 2; }
-	@# act copies the tree without ignored files, so there is no .venv here: link the
-	@# host's (never installing into it) and put this copy's sources first on the path.
-	@if [ ! -e $(VENV) ]; then \
-	  mkdir -p $(VENV); \
-	  for entry in bin include lib lib64 pyvenv.cfg; do \
-	    if [ -e "$(ACT_HOST_VENV)/$$entry" ]; then ln -s "$(ACT_HOST_VENV)/$$entry" $(VENV)/$$entry; fi; \
-	  done; \
-	  touch $(INSTALLED); \
-	fi
-	@# This copy's compiled lane, built beside its sources (the host's is built from the host's).
-	@cd api && $(BIN)/python setup.py --quiet build_ext --inplace >/dev/null
-	@# mypy's cache outlives the copy: a warm cache makes the lint job minutes faster.
-	@if [ -n "$${GITHUB_ENV:-}" ]; then \
-	  echo "PYTHONPATH=$(CURDIR)/model/src:$(CURDIR)/api/src" >> "$$GITHUB_ENV"; \
-	  echo "MYPY_CACHE_DIR=$(abspath $(ACT_HOST_VENV)/..)/.mlship/act/mypy-cache" >> "$$GITHUB_ENV"; \
-	fi
+act-rollback: export ROLLBACK_REASON := $(ROLLBACK_REASON)
+act-rollback: act-up act-runner-image ## Run the rollback workflow locally (act): revert the deploy record, set the aliases
+	$(call act_run,workflow_dispatch -W .github/workflows/rollback.yml \
+	  --input "reason=$$ROLLBACK_REASON" --input "model=$(MODEL_NAME)")
 
 # ---------------------------------------------------------------- load and faults
 # Locust against an API started for the run (local model directory, loopback only).

@@ -51,6 +51,8 @@ fi
 
 step "1/7 start the embedded MLflow tracking server"
 platform/scripts/mlflow-server.sh start
+echo "note: the embedded registry is open (no login) and listens on 127.0.0.1 only; every"
+echo "      registry that persists (compose, Kubernetes, delivery) requires authentication"
 
 step "2/7 train and register a new version of $MODEL_NAME"
 "$bin/mlship" train

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# The embedded MLflow tracking server: SQLite backend, local artifact store proxied
-# by the server, one worker, loopback only. State lives in $MLSHIP_STATE_DIR/mlflow.
+# A tracking server from the venv's MLflow, the one way the demo (embedded: SQLite,
+# background) and the test suites (PostgreSQL, in the foreground under their own
+# supervision) start one: local artifact store proxied by the server, one worker,
+# loopback only. State lives in $MLSHIP_STATE_DIR/mlflow.
 #
-#   mlflow-server.sh start|stop|status
+#   mlflow-server.sh start|stop|status   the embedded server, in the background
+#   mlflow-server.sh run                 the server in the foreground (exec)
 #
 # Environment: MLFLOW_PORT (5000), MLSHIP_STATE_DIR (.mlship), MLFLOW_BIN (mlflow
-# from .venv), MLFLOW_START_TIMEOUT seconds to wait for /health (120).
+# from .venv), MLFLOW_START_TIMEOUT seconds to wait for /health (120),
+# MLFLOW_BACKEND_STORE_URI (default SQLite in the state directory),
+# MLFLOW_ARTIFACTS_DESTINATION (default the state directory's artifacts/),
+# MLFLOW_EXPOSE_PROMETHEUS (a directory: serve /metrics; default off).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -43,20 +49,10 @@ start() {
     return 0
   fi
   [[ -x "$mlflow_bin" ]] || { echo "mlflow: $mlflow_bin not found (run make install)" >&2; exit 1; }
-  mkdir -p "$state/artifacts"
+  mkdir -p "$state"
   echo "mlflow: starting on $url (SQLite $state/mlflow.db, artifacts $state/artifacts, log $log_file)"
   # setsid: the server and its workers form one process group that stop() ends together.
-  # Job execution (huey consumers for GenAI features this platform does not use) is off:
-  # five idle processes less on a small machine.
-  MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}" \
-    setsid "$mlflow_bin" server \
-      --backend-store-uri "sqlite:///$state/mlflow.db" \
-      --artifacts-destination "$state/artifacts" \
-      --serve-artifacts \
-      --host 127.0.0.1 \
-      --port "$port" \
-      --workers 1 \
-      >>"$log_file" 2>&1 </dev/null &
+  setsid "$0" run >>"$log_file" 2>&1 </dev/null &
   echo $! >"$pid_file"
   local deadline=$((SECONDS + timeout))
   until healthy; do
@@ -73,6 +69,26 @@ start() {
     sleep 0.5
   done
   echo "mlflow: ready at $url"
+}
+
+run() {
+  local artifacts="${MLFLOW_ARTIFACTS_DESTINATION:-$state/artifacts}" metrics=()
+  mkdir -p "$state" "$artifacts"
+  if [[ -n "${MLFLOW_EXPOSE_PROMETHEUS:-}" ]]; then
+    mkdir -p "$MLFLOW_EXPOSE_PROMETHEUS"
+    metrics=(--expose-prometheus "$MLFLOW_EXPOSE_PROMETHEUS")
+  fi
+  # Job execution (huey consumers for GenAI features this platform does not use) is off:
+  # five idle processes less on a small machine.
+  export MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}"
+  exec "$mlflow_bin" server \
+    --backend-store-uri "${MLFLOW_BACKEND_STORE_URI:-sqlite:///$state/mlflow.db}" \
+    --artifacts-destination "$artifacts" \
+    --serve-artifacts \
+    --host 127.0.0.1 \
+    --port "$port" \
+    --workers 1 \
+    "${metrics[@]}"
 }
 
 stop() {
@@ -105,7 +121,8 @@ status() {
 
 case "${1:-}" in
   start) start ;;
+  run) run ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|run|stop|status" >&2; exit 2 ;;
 esac

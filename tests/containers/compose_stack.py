@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import uuid
 from dataclasses import dataclass, field
@@ -16,6 +17,11 @@ from tests.containers.docker_engine import REPOSITORY_ROOT, ProjectImages, base_
 from tests.support.components import free_port
 
 API_KEY = "ci-key"  # pragma: allowlist secret (a throwaway test key)
+IDENTITIES = ("admin", "delivery", "reader")
+
+
+def throwaway_passwords() -> dict[str, str]:
+    return {identity: secrets.token_urlsafe(18) for identity in IDENTITIES}
 
 
 @dataclass
@@ -26,6 +32,12 @@ class ComposeStack:
     api_port: int = field(default_factory=free_port)
     mlflow_port: int = field(default_factory=free_port)
     prometheus_port: int = field(default_factory=free_port)
+    # The tracking server's identities (docker-compose.ci.yml's CI_MLFLOW_*_PASSWORD).
+    passwords: dict[str, str] = field(default_factory=throwaway_passwords)
+
+    def login(self, identity: str) -> tuple[str, str]:
+        """Username and password of an identity (the CI file keeps the default usernames)."""
+        return identity, self.passwords[identity]
 
     def environment(self) -> dict[str, str]:
         return {
@@ -40,6 +52,10 @@ class ComposeStack:
             "PROMETHEUS_HOST_PORT": str(self.prometheus_port),
             "CI_API_KEYS": API_KEY,
             "API_RELOAD_INTERVAL_SECONDS": "2",
+            **{
+                f"CI_MLFLOW_{identity.upper()}_PASSWORD": password
+                for identity, password in self.passwords.items()
+            },
         }
 
     def compose(self, *arguments: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -110,6 +126,20 @@ class ComposeStack:
 
 def api_client(stack: ComposeStack) -> httpx.Client:
     return httpx.Client(base_url=stack.api, headers={"X-API-Key": API_KEY}, timeout=10)
+
+
+def prometheus_targets(base_url: str) -> list[tuple[str, str, str, str]]:
+    """(job, scrape URL, health, last error) of every active target, for failure messages."""
+    response = httpx.get(f"{base_url}/api/v1/targets", params={"state": "active"}, timeout=10)
+    return [
+        (
+            target["labels"]["job"],
+            target["scrapeUrl"],
+            target["health"],
+            target.get("lastError", ""),
+        )
+        for target in response.json()["data"]["activeTargets"]
+    ]
 
 
 def prometheus_target_up(base_url: str, job: str) -> bool:

@@ -46,8 +46,23 @@ class ProjectImages:
         return {"API_IMAGE": self.api, "MLFLOW_IMAGE": self.mlflow, "TRAINER_IMAGE": self.trainer}
 
 
+@functools.cache
 def base_image(variable: str) -> str:
-    return os.environ.get(variable) or DEFAULT_BASES[variable]
+    """The base image ``variable`` names (or its pinned default), pulled when absent:
+    a runner starts with an empty image store, so nothing is assumed present."""
+    import docker  # noqa: PLC0415
+
+    name = os.environ.get(variable) or DEFAULT_BASES[variable]
+    client = engine()
+    try:
+        client.images.get(name)
+    except docker.errors.ImageNotFound:
+        pulled = subprocess.run(
+            ["docker", "pull", "--quiet", name], capture_output=True, text=True, check=False
+        )
+        if pulled.returncode != 0:
+            missing(f"base image {name}", f"docker pull failed: {pulled.stderr.strip()[-300:]}")
+    return name
 
 
 def _tail(text: str, lines: int = 60) -> str:
@@ -69,12 +84,6 @@ def engine() -> Any:
     compose = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
     if compose.returncode != 0:
         missing("Docker Compose v2", "`docker compose version` failed (install the plugin)")
-    for variable in DEFAULT_BASES:
-        name = base_image(variable)
-        try:
-            client.images.get(name)
-        except docker.errors.ImageNotFound:
-            missing(f"base image {name}", f"pull it or set {variable} to a local image")
     return client
 
 

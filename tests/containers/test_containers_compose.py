@@ -24,7 +24,11 @@ SECRETS = {
     "POSTGRES_PASSWORD": "pw",  # pragma: allowlist secret
     "API_KEYS": "key",  # pragma: allowlist secret
     "GRAFANA_ADMIN_PASSWORD": "admin",  # pragma: allowlist secret
+    "MLFLOW_ADMIN_PASSWORD": "admin-password-x",  # pragma: allowlist secret
+    "MLFLOW_DELIVERY_PASSWORD": "delivery-password-x",  # pragma: allowlist secret
+    "MLFLOW_READER_PASSWORD": "reader-password-x",  # pragma: allowlist secret
 }
+MLFLOW_PASSWORDS = ("MLFLOW_ADMIN_PASSWORD", "MLFLOW_DELIVERY_PASSWORD", "MLFLOW_READER_PASSWORD")
 IMAGE_VARIABLES = ("PYTHON_IMAGE", "POSTGRES_IMAGE", "PROMETHEUS_IMAGE", "GRAFANA_IMAGE")
 
 
@@ -125,6 +129,51 @@ def test_local_stack_services_and_policies(local_stack: dict[str, Any]) -> None:
     assert services["api"]["environment"]["API_MODEL_URI"] == "models:/IrisClassifier@production"
     assert "healthcheck" in services["postgres"]
     assert set(local_stack["volumes"]) >= {"postgres-data", "mlflow-artifacts"}
+
+
+def identity_of(service: dict[str, Any]) -> tuple[str, str]:
+    environment = service["environment"]
+    return environment["MLFLOW_TRACKING_USERNAME"], environment["MLFLOW_TRACKING_PASSWORD"]
+
+
+def test_local_stack_gives_each_service_one_registry_identity(
+    local_stack: dict[str, Any],
+) -> None:
+    services = local_stack["services"]
+    server = services["mlflow"]["environment"]
+    assert server["MLFLOW_AUTH"] == "on"
+    for variable in MLFLOW_PASSWORDS:
+        assert server[variable] == SECRETS[variable]
+    # The trainer writes as delivery, the API reads as reader; no one else holds a password.
+    assert identity_of(services["trainer"]) == ("delivery", SECRETS["MLFLOW_DELIVERY_PASSWORD"])
+    assert identity_of(services["api"]) == ("reader", SECRETS["MLFLOW_READER_PASSWORD"])
+    for name, service in services.items():
+        values = set(service.get("environment", {}).values())
+        leaked = {variable for variable in MLFLOW_PASSWORDS if SECRETS[variable] in values}
+        allowed = {
+            "mlflow": set(MLFLOW_PASSWORDS),
+            "trainer": {"MLFLOW_DELIVERY_PASSWORD"},
+            "api": {"MLFLOW_READER_PASSWORD"},
+        }.get(name, set())
+        assert leaked <= allowed, (name, leaked - allowed)
+
+
+def test_local_stack_usernames_can_be_chosen() -> None:
+    names = {"MLFLOW_DELIVERY_USERNAME": "ci-bot", "MLFLOW_READER_USERNAME": "viewer"}
+    services = rendered(LOCAL, **SECRETS, **names)["services"]
+    assert services["mlflow"]["environment"]["MLFLOW_DELIVERY_USERNAME"] == "ci-bot"
+    assert identity_of(services["trainer"])[0] == "ci-bot"
+    assert identity_of(services["api"])[0] == "viewer"
+
+
+def test_ci_stack_runs_the_registry_with_authentication(ci_stack: dict[str, Any]) -> None:
+    services = ci_stack["services"]
+    server = services["mlflow"]["environment"]
+    assert server["MLFLOW_AUTH"] == "on"
+    assert identity_of(services["trainer"]) == ("delivery", server["MLFLOW_DELIVERY_PASSWORD"])
+    assert identity_of(services["api"]) == ("reader", server["MLFLOW_READER_PASSWORD"])
+    overridden = rendered(CI, API_IMAGE="mlship/api:test", CI_MLFLOW_READER_PASSWORD="r" * 16)
+    assert identity_of(overridden["services"]["api"]) == ("reader", "r" * 16)
 
 
 def test_ci_stack_has_no_grafana_and_nothing_persistent(ci_stack: dict[str, Any]) -> None:

@@ -131,9 +131,13 @@ def test_trainer_image_runs_the_mlship_cli(images: ProjectImages) -> None:
 def test_mlflow_image_serves_with_environment_alone(
     images: ProjectImages, docker_engine: Any
 ) -> None:
-    # Started as a CI service container is: no command, no arguments, defaults only.
+    # Started as the throwaway CI registry is: no command, no arguments, defaults only,
+    # authentication switched off explicitly (the default refuses: test_containers_mlflow_auth).
     container = docker_engine.containers.run(
-        images.mlflow, detach=True, ports={"5000/tcp": ("127.0.0.1", None)}
+        images.mlflow,
+        detach=True,
+        environment={"MLFLOW_AUTH": "off"},
+        ports={"5000/tcp": ("127.0.0.1", None), "5001/tcp": ("127.0.0.1", None)},
     )
     try:
         deadline = time.monotonic() + 180
@@ -143,11 +147,18 @@ def test_mlflow_image_serves_with_environment_alone(
             if health == "healthy" or container.status == "exited":
                 break
             time.sleep(1)
-        assert health == "healthy", container.logs(tail=40).decode(errors="replace")
-        port = container.attrs["NetworkSettings"]["Ports"]["5000/tcp"][0]["HostPort"]
-        base = f"http://127.0.0.1:{port}"
+        logs = container.logs().decode(errors="replace")
+        assert health == "healthy", logs[-4000:]
+        # Said loudly, before anything else runs.
+        assert "WARNING: MLFLOW_AUTH=off: authentication is DISABLED" in logs
+        ports = container.attrs["NetworkSettings"]["Ports"]
+        base = f"http://127.0.0.1:{ports['5000/tcp'][0]['HostPort']}"
         assert httpx.get(f"{base}/health").text == "OK"
+        search = httpx.get(f"{base}/api/2.0/mlflow/experiments/search?max_results=1")
+        assert search.status_code == 200, search.text
         assert "mlflow_" in httpx.get(f"{base}/metrics").text
+        metrics = f"http://127.0.0.1:{ports['5001/tcp'][0]['HostPort']}/metrics"
+        assert "mlflow_http_request_total" in httpx.get(metrics).text
         user = container.exec_run(["id", "-u"]).output.decode().strip()
         assert user != "0"
     finally:

@@ -6,6 +6,7 @@ last one takes it down and checks that nothing is left behind.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.containers.compose_stack import ComposeStack, api_client, prometheus_target_up
+from tests.containers.compose_stack import (
+    ComposeStack,
+    api_client,
+    prometheus_target_up,
+    prometheus_targets,
+)
 from tests.containers.docker_engine import ProjectImages
 from tests.support.components import wait_until
 
@@ -43,11 +49,14 @@ def served_version(stack: ComposeStack) -> str:
 
 
 def registry_snapshot(stack: ComposeStack) -> dict[str, Any]:
-    """Versions, their tags and the aliases of the registered model, through MLflow's REST API."""
+    """Versions, their tags and the aliases of the registered model, read as the reader."""
     base = f"{stack.mlflow}/api/2.0/mlflow"
-    model = httpx.get(f"{base}/registered-models/get", params={"name": "IrisClassifier"}).json()
+    reader = stack.login("reader")
+    model = httpx.get(
+        f"{base}/registered-models/get", params={"name": "IrisClassifier"}, auth=reader
+    ).json()
     versions = httpx.get(
-        f"{base}/model-versions/search", params={"filter": "name='IrisClassifier'"}
+        f"{base}/model-versions/search", params={"filter": "name='IrisClassifier'"}, auth=reader
     ).json()
     return {
         "aliases": sorted(
@@ -77,6 +86,15 @@ def test_api_serves_version_one_after_up_wait(stack: ComposeStack) -> None:
     assert virginica.json()["class_name"] == "virginica"
 
 
+def test_the_registry_admits_no_anonymous_caller(stack: ComposeStack) -> None:
+    # The trainer wrote as delivery and the API read as reader: anonymous gets nothing.
+    base = f"{stack.mlflow}/api/2.0/mlflow"
+    anonymous = httpx.get(f"{base}/registered-models/get", params={"name": "IrisClassifier"})
+    assert anonymous.status_code == 401
+    create = httpx.post(f"{base}/registered-models/create", json={"name": "Anonymous"})
+    assert create.status_code == 401
+
+
 def test_a_promotion_is_served_without_restart(stack: ComposeStack) -> None:
     before = stack.container("api")["State"]
     stack.compose("run", "--rm", "trainer", timeout=900)
@@ -89,14 +107,19 @@ def test_a_promotion_is_served_without_restart(stack: ComposeStack) -> None:
     assert response.json()["model_version"] == "2"
 
 
-def test_prometheus_reports_the_api_target_up(stack: ComposeStack) -> None:
-    # The stack's scrape interval is 15 s: allow a few rounds.
-    wait_until(
-        lambda: prometheus_target_up(stack.prometheus, "mlship-api"),
-        timeout=90,
-        what="Prometheus target mlship-api up",
-    )
-    assert prometheus_target_up(stack.prometheus, "mlflow")
+def test_prometheus_reports_the_api_and_mlflow_targets_up(stack: ComposeStack) -> None:
+    # The stack's scrape interval is 15 s, each target on its own offset: allow a few rounds.
+    # MLflow's metrics come from its metrics port, which needs no login.
+    for job in ("mlship-api", "mlflow"):
+        try:
+            wait_until(
+                functools.partial(prometheus_target_up, stack.prometheus, job),
+                timeout=90,
+                what=f"Prometheus target {job} up",
+            )
+        except pytest.fail.Exception:
+            print(prometheus_targets(stack.prometheus))
+            raise
 
 
 def test_restarting_postgres_and_mlflow_keeps_the_registry(stack: ComposeStack) -> None:
@@ -106,8 +129,9 @@ def test_restarting_postgres_and_mlflow_keeps_the_registry(stack: ComposeStack) 
     stack.compose("restart", "postgres", "mlflow", timeout=300)
     stack.compose("up", "--wait", "--wait-timeout", "300", "--no-build", "postgres", "mlflow")
     assert registry_snapshot(stack) == before
+    # The users survived (provisioning again is idempotent): the reader still reads.
     # The artifacts survived too: the API reloads version 1 from the registry on request.
-    with httpx.Client(base_url=stack.mlflow, timeout=10) as client:
+    with httpx.Client(base_url=stack.mlflow, timeout=10, auth=stack.login("admin")) as client:
         files = client.get("/api/2.0/mlflow-artifacts/artifacts", params={"path": ""}).json()
     assert files.get("files"), files
 

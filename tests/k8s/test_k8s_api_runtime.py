@@ -65,7 +65,13 @@ def api_pod(
     manifests = rendered["dev"]
     container = main_container(manifests, "mlship-api")
     keys = (secrets.token_hex(16), secrets.token_hex(16))
-    facts = PodFacts(secrets={("mlship-api-keys", "api-keys"): ",".join(keys)}, fields={})
+    # The session's tracking server is open: the reader identity is passed and not needed
+    # (tests/containers and test_k8s_mlflow_runtime.py log in for real).
+    reader = {
+        ("mlship-mlflow-auth", "reader-username"): "reader",
+        ("mlship-mlflow-auth", "reader-password"): secrets.token_hex(16),
+    }
+    facts = PodFacts(secrets={("mlship-api-keys", "api-keys"): ",".join(keys), **reader}, fields={})
     environment = container_environment(manifests, container, facts)
     root = tmp_path_factory.mktemp("k8s-api")
     mounts = map_mounts(environment, container, root)

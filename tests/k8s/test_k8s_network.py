@@ -95,7 +95,11 @@ def test_tracking_server_is_reachable_only_from_api_trainer_and_prometheus(
     mlflow = pod_labels(manifests, "mlflow")
     assert admitted(manifests, mlflow, 5000, pod_labels(manifests, "mlship-api"))
     assert admitted(manifests, mlflow, 5000, TRAINER)
-    assert admitted(manifests, mlflow, 5000, PROMETHEUS[1], PROMETHEUS[0])
+    # Prometheus scrapes the metrics port (no login there) and nothing else.
+    assert admitted(manifests, mlflow, 5001, PROMETHEUS[1], PROMETHEUS[0])
+    assert not admitted(manifests, mlflow, 5000, PROMETHEUS[1], PROMETHEUS[0])
+    assert not admitted(manifests, mlflow, 5001, pod_labels(manifests, "mlship-api"))
+    assert not admitted(manifests, mlflow, 5001, OTHER_POD)
     assert not admitted(manifests, mlflow, 5000, OTHER_POD)
     assert not admitted(manifests, mlflow, 5000, INGRESS_CONTROLLER[1], INGRESS_CONTROLLER[0])
     assert not admitted(manifests, mlflow, 5000, TRAINER, {"kubernetes.io/metadata.name": "other"})

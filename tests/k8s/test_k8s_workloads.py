@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from mlflow.environment_variables import MLFLOW_TRACKING_PASSWORD, MLFLOW_TRACKING_USERNAME
 from pydantic import AliasChoices
 
 from mlship.api.settings import Settings
@@ -26,6 +27,15 @@ from tests.k8s.manifests import (
 from tests.k8s.pod_runtime import PodFacts, container_environment, map_mounts
 
 pytestmark = pytest.mark.integration
+
+AUTH_SECRET = "mlship-mlflow-auth"  # pragma: allowlist secret (a Secret's name)
+# The registry credentials MLflow's client reads from the environment (the API's
+# reader identity): not API settings, but the library's own variables.
+MLFLOW_CLIENT_CREDENTIALS = {MLFLOW_TRACKING_USERNAME.name, MLFLOW_TRACKING_PASSWORD.name}
+READER = {
+    (AUTH_SECRET, "reader-username"): "reader",
+    (AUTH_SECRET, "reader-password"): secrets.token_hex(16),
+}
 
 
 def settings_variables() -> set[str]:
@@ -141,8 +151,29 @@ def test_api_environment_names_only_api_settings(manifests: list[Manifest]) -> N
     names = {variable["name"] for variable in container.get("env", [])}
     for source in container["envFrom"]:
         names |= set(named(manifests, "ConfigMap", source["configMapRef"]["name"])["data"])
-    accepted = settings_variables()
+    accepted = settings_variables() | MLFLOW_CLIENT_CREDENTIALS
     assert names <= accepted, f"not API settings: {sorted(names - accepted)}"
+
+
+def secret_reference(container: Manifest, name: str) -> tuple[str, str]:
+    """(Secret, key) an environment variable of the container is read from."""
+    variable = next(variable for variable in container["env"] if variable["name"] == name)
+    assert "value" not in variable, f"{name} is a literal, not read from a Secret"
+    reference = variable["valueFrom"]["secretKeyRef"]
+    assert not reference.get("optional", False), f"{name}: its Secret must exist"
+    return reference["name"], reference["key"]
+
+
+def test_api_reads_the_registry_as_the_reader(manifests: list[Manifest]) -> None:
+    container = api_container(manifests)
+    assert secret_reference(container, "MLFLOW_TRACKING_USERNAME") == (
+        AUTH_SECRET,
+        "reader-username",
+    )
+    assert secret_reference(container, "MLFLOW_TRACKING_PASSWORD") == (
+        AUTH_SECRET,
+        "reader-password",
+    )
 
 
 def test_api_settings_accept_the_rendered_environment(
@@ -150,7 +181,7 @@ def test_api_settings_accept_the_rendered_environment(
 ) -> None:
     container = api_container(manifests)
     keys = f"{secrets.token_hex(16)},{secrets.token_hex(16)}"
-    facts = PodFacts(secrets={("mlship-api-keys", "api-keys"): keys}, fields={})
+    facts = PodFacts(secrets={("mlship-api-keys", "api-keys"): keys, **READER}, fields={})
     environment = container_environment(manifests, container, facts)
     mounts = map_mounts(environment, container, tmp_path)
     for name in list(os.environ):
@@ -165,6 +196,9 @@ def test_api_settings_accept_the_rendered_environment(
     assert settings.api_keys() == tuple(keys.split(","))
     assert settings.prometheus_multiproc_dir == mounts.local["/var/run/mlship"] / "metrics"
     assert settings.tracking_uri == "http://mlflow:5000"
+    # MLflow's client takes the reader identity from the same environment.
+    assert os.environ[MLFLOW_TRACKING_USERNAME.name] == READER[(AUTH_SECRET, "reader-username")]
+    assert os.environ[MLFLOW_TRACKING_PASSWORD.name] == READER[(AUTH_SECRET, "reader-password")]
 
 
 def test_api_reaches_the_tracking_server_service(manifests: list[Manifest]) -> None:
@@ -185,6 +219,12 @@ def test_mlflow_server_is_configured_from_environment(manifests: list[Manifest])
         variable for variable in container["env"] if variable["name"] == "MLFLOW_BACKEND_STORE_URI"
     )
     assert backend["valueFrom"]["secretKeyRef"]["name"] == "mlship-mlflow-db"
+    # Authentication on; every identity's name and password from the auth Secret.
+    assert env_value(manifests, container, "MLFLOW_AUTH") == "on"
+    for identity in ("admin", "delivery", "reader"):
+        for part in ("username", "password"):
+            variable = f"MLFLOW_{identity.upper()}_{part.upper()}"
+            assert secret_reference(container, variable) == (AUTH_SECRET, f"{identity}-{part}")
     allowed = env_value(manifests, container, "MLFLOW_ALLOWED_HOSTS").split(",")
     assert "mlflow:5000" in allowed
     assert "*" not in allowed
@@ -193,6 +233,7 @@ def test_mlflow_server_is_configured_from_environment(manifests: list[Manifest])
     volumes = {volume["name"]: volume for volume in spec["volumes"]}
     exporter = env_value(manifests, container, "MLFLOW_EXPOSE_PROMETHEUS")
     assert "emptyDir" in volumes[mounts[exporter]]
+    assert int(env_value(manifests, container, "MLFLOW_METRICS_PORT")) == ports["metrics"]
     artifacts = env_value(manifests, container, "MLFLOW_ARTIFACTS_DESTINATION")
     claim = volumes[mounts[artifacts]]["persistentVolumeClaim"]["claimName"]
     named(manifests, "PersistentVolumeClaim", claim)

@@ -12,6 +12,8 @@ from tests.support import processes
 from tests.support.components import free_port, venv_bin, wait_until
 from tests.support.postgres import PostgresServer
 
+SCRIPT = Path(__file__).resolve().parents[2] / "platform/scripts/mlflow-server.sh"
+
 
 @dataclass
 class MlflowServer:
@@ -35,38 +37,23 @@ class MlflowServer:
             return bool(response.status == 200)
 
     def start(self) -> MlflowServer:
-        artifacts = self.workdir / "artifacts"
-        artifacts.mkdir(parents=True, exist_ok=True)
-        command = [
-            venv_bin("mlflow"),
-            "server",
-            "--backend-store-uri",
-            self.backend_uri,
-            "--artifacts-destination",
-            str(artifacts),
-            "--serve-artifacts",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            "1",
+        # The project's one way to run a tracking server from the venv (the demo's too).
+        environment = {
+            **os.environ,
+            "MLFLOW_BIN": venv_bin("mlflow"),
+            "MLFLOW_PORT": str(self.port),
+            "MLSHIP_STATE_DIR": str(self.workdir),
+            "MLFLOW_BACKEND_STORE_URI": self.backend_uri,
+            "MLFLOW_ARTIFACTS_DESTINATION": str(self.workdir / "artifacts"),
             # /metrics, as in the stack: the observability suite scrapes this server.
-            "--expose-prometheus",
-            str(self.workdir / "prometheus"),
-        ]
-        self.process = processes.spawn(command, self.log, env=server_environment())
+            "MLFLOW_EXPOSE_PROMETHEUS": str(self.workdir / "prometheus"),
+        }
+        self.process = processes.spawn([str(SCRIPT), "run"], self.log, env=environment)
         wait_until(self._healthy, timeout=120, what=f"mlflow server on {self.uri}", log=self.log)
         return self
 
     def stop(self) -> None:
         processes.stop(self.process)
-
-
-def server_environment() -> dict[str, str]:
-    # The server's background job runners (huey consumers, five processes) serve GenAI
-    # features this platform does not use; on 2 cores they slow every suite down.
-    return {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 def new_mlflow_server(postgres: PostgresServer, workdir: Path) -> MlflowServer:

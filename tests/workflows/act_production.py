@@ -1,9 +1,11 @@
 """The local production the act runs deliver to (make act-up), and what the tests read of it.
 
-A persistent registry (PostgreSQL + MLflow), a local OCI registry standing in for
-GitHub's container registry, a bare git repository holding the deploy branch and
-a directory standing in for GitHub's artifact storage, all on free ports and in a
-temporary directory, started by the project's own `act-production.sh`.
+A persistent, authenticated registry (PostgreSQL + the MLflow server image), a
+local OCI registry standing in for GitHub's container registry, a bare git
+repository holding the deploy branch and a directory standing in for GitHub's
+artifact storage, on free ports and in a temporary directory, started by the
+project's own `act-production.sh`. The tests read the registry over its REST API
+as its admin (MLflow's client would take credentials from the process environment).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlflow.tracking import MlflowClient
+import httpx
 
 from tests.workflows.act_repo import ROOT
 
@@ -30,7 +32,6 @@ BRANCH = "deploy/production"
 @dataclass(frozen=True)
 class ActProduction:
     directory: Path
-    postgres_port: int
     mlflow_port: int
     registry_port: int
 
@@ -50,7 +51,6 @@ class ActProduction:
         """What make act-* needs to find this production (act-production.sh reads it)."""
         return {
             "ACT_PROD_DIR": str(self.directory),
-            "ACT_PROD_POSTGRES_PORT": str(self.postgres_port),
             "ACT_PROD_MLFLOW_PORT": str(self.mlflow_port),
             "ACT_PROD_REGISTRY_PORT": str(self.registry_port),
         }
@@ -66,15 +66,42 @@ class ActProduction:
             check=False,
         )
 
-    def client(self) -> MlflowClient:
-        return MlflowClient(self.tracking_uri, registry_uri=self.tracking_uri)
+    def _admin(self) -> tuple[str, str]:
+        secrets = dict(
+            line.split("=", 1)
+            for line in (self.directory / "secrets.env").read_text().splitlines()
+            if "=" in line
+        )
+        return ("admin", secrets["MLFLOW_ADMIN_PASSWORD"])
+
+    def registry(self, path: str, **query: str) -> dict[str, Any] | None:
+        """GET /api/2.0/mlflow/PATH as the admin; None when the resource does not exist."""
+        response = httpx.get(
+            f"{self.tracking_uri}/api/2.0/mlflow/{path}", params=query, auth=self._admin()
+        )
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        document: dict[str, Any] = response.json()
+        return document
 
     def aliases(self, model: str) -> dict[str, str]:
-        try:
-            found = self.client().get_registered_model(model)
-        except Exception:  # no such model yet: no aliases
+        found = self.registry("registered-models/get", name=model)
+        if found is None:
             return {}
-        return {alias: str(version) for alias, version in found.aliases.items()}
+        return {
+            entry["alias"]: str(entry["version"])
+            for entry in found["registered_model"].get("aliases", [])
+        }
+
+    def version_tags(self, model: str, version: str) -> dict[str, str]:
+        found = self.registry("model-versions/get", name=model, version=version)
+        assert found is not None, f"{model} has no version {version}"
+        return {tag["key"]: tag["value"] for tag in found["model_version"].get("tags", [])}
+
+    def refuses_anonymous_reads(self) -> bool:
+        url = f"{self.tracking_uri}/api/2.0/mlflow/registered-models/search"
+        return httpx.get(url).status_code == 401
 
     def image_tags(self, repository: str = "mlship/mlship-api") -> list[str]:
         url = f"http://127.0.0.1:{self.registry_port}/v2/{repository}/tags/list"

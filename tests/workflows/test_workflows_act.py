@@ -1,13 +1,14 @@
-"""The GitOps lifecycle run for real by act (host mode), against throwaway
-PostgreSQL + MLflow (`make ci-services-up`, where pull requests train) and one
-local production (`make act-up`: persistent registry, OCI registry, deploy
-branch, artifact store):
+"""The GitOps lifecycle run for real by act in container mode (a runner image with
+only the tools GitHub's image documents; act starting the PostgreSQL service, a
+step starting the MLflow server built from the checkout, each run on ports of its
+own, as each GitHub job has its own machine), delivering to one local production
+(`make act-up`: persistent registry, OCI registry, deploy branch, artifact store):
 
-two pull requests train concurrently and each gates and publishes only its own
-version; merging each delivers exactly its artifact (same digests), pushes the
-image by digest and records it on the deploy branch; rollback reverts the record
-and the aliases together; a gate that cannot pass publishes nothing; a tampered
-artifact stops delivery before anything moves.
+two pull requests each train, gate and publish only their own version; merging
+each delivers exactly its artifact (same digests), pushes the image by digest and
+records it on the deploy branch; rollback reverts the record and the aliases
+together; a gate that cannot pass publishes nothing; a tampered artifact stops
+delivery before anything moves.
 
 The pull-request runs keep only the `train` job: `lint` and `unit` run the same
 make targets as `make lint` and `make test-unit` (see test_workflows_static.py).
@@ -20,27 +21,27 @@ import json
 import subprocess
 import tomllib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from tests.support.components import free_port
 from tests.workflows.act_production import ActProduction
 from tests.workflows.act_repo import ActRun, clone_repo, commit_all, keep_only_jobs, run_make
-from tests.workflows.conftest import CiServices, Repo
+from tests.workflows.conftest import Repo
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.usefixtures("docker_engine")]
 
 MODEL_NAME = "IrisClassifier"
 
 
-def _act(
-    repo: Path, target: str, services: CiServices, production: ActProduction, log: Path, *flags: str
-) -> ActRun:
+def _act(repo: Path, target: str, production: ActProduction, log: Path, *flags: str) -> ActRun:
     run = run_make(
         repo,
         target,
-        *services.make_variables(),
+        "ACT_MODE=container",
+        f"CI_POSTGRES_PORT={free_port()}",
+        f"CI_MLFLOW_PORT={free_port()}",
         f"ACT_FLAGS={' '.join(flags)}",
         log=log,
         timeout=1500,
@@ -75,17 +76,15 @@ def _pr_repo(new_repo: Callable[[str], Repo], name: str) -> Repo:
     return Repo(repo.path, commit_all(repo.path, "pull request: train only"))
 
 
-def _deliver_and_check(
-    repo: Repo, services: CiServices, production: ActProduction, scratch: Path
-) -> str:
+def _deliver_and_check(repo: Repo, production: ActProduction, scratch: Path) -> str:
     """act-main for the pull request merged at ``repo``; returns the version delivered."""
     tags_before = production.image_tags()
-    run = _act(repo.path, "act-main", services, production, scratch / f"main-{repo.sha[:8]}.log")
+    run = _act(repo.path, "act-main", production, scratch / f"main-{repo.sha[:8]}.log")
     assert run.returncode == 0, run.output[-6000:]
     manifest = _stored(production, repo.sha) / "manifest.json"
     aliases = production.aliases(MODEL_NAME)
     version = aliases["production"]
-    tags = production.client().get_model_version(MODEL_NAME, version).tags
+    tags = production.version_tags(MODEL_NAME, version)
     # Exactly the artifact the pull request published: its manifest's digest and lineage.
     assert tags["bundle_sha256"] == _digest(manifest)
     assert tags["git_sha"] == repo.sha
@@ -113,10 +112,11 @@ def _deliver_and_check(
 
 def test_two_pull_requests_deliver_their_own_artifacts_and_rollback_reverts_both(
     new_repo: Callable[[str], Repo],
-    ci_services: CiServices,
     act_production: ActProduction,
     tmp_path: Path,
 ) -> None:
+    # The production registry is authenticated: nobody reads it anonymously.
+    assert act_production.refuses_anonymous_reads()
     first = _pr_repo(new_repo, "pr-first")
     second_path = clone_repo(first.path, tmp_path / "pr-second")
     (second_path / "model/README.md").write_text(
@@ -124,25 +124,15 @@ def test_two_pull_requests_deliver_their_own_artifacts_and_rollback_reverts_both
     )
     second = Repo(second_path, commit_all(second_path, "a second pull request"))
 
-    # Both pull requests train into the same throwaway registry at the same time.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = list(
-            pool.map(
-                lambda job: _act(
-                    job[0].path,
-                    "act-pr",
-                    ci_services,
-                    act_production,
-                    tmp_path / f"pr-{job[1]}.log",
-                    "-e",
-                    str(_pull_request(job[0], job[1], tmp_path)),
-                ),
-                [(first, 1), (second, 2)],
-            )
+    # Each run trains into a throwaway registry of its own, as each GitHub job has its own
+    # machine (two act runs of one job cannot overlap: act names containers by job).
+    # test_delivery_steps.py gates concurrent trainings on one shared registry.
+    for repo, number in ((first, 1), (second, 2)):
+        event = _pull_request(repo, number, tmp_path)
+        run = _act(
+            repo.path, "act-pr", act_production, tmp_path / f"pr-{number}.log", "-e", str(event)
         )
-    for run in runs:
         assert run.returncode == 0, run.output[-6000:]
-    versions = []
     for repo, number in ((first, 1), (second, 2)):
         bundle = _stored(act_production, repo.sha)
         manifest = json.loads((bundle / "manifest.json").read_text())
@@ -152,18 +142,16 @@ def test_two_pull_requests_deliver_their_own_artifacts_and_rollback_reverts_both
         assert manifest["pr"] == str(number)
         assert gate["version"] == manifest["source_version"]
         assert gate["passed"] is True
-        versions.append(manifest["source_version"])
-    assert versions[0] != versions[1]
 
-    delivered_first = _deliver_and_check(first, ci_services, act_production, tmp_path)
+    delivered_first = _deliver_and_check(first, act_production, tmp_path)
     first_record = act_production.record(tmp_path)
-    delivered_second = _deliver_and_check(second, ci_services, act_production, tmp_path)
+    delivered_second = _deliver_and_check(second, act_production, tmp_path)
     assert act_production.aliases(MODEL_NAME) == {
         "production": delivered_second,
         "previous": delivered_first,
     }
 
-    rollback = _act(second.path, "act-rollback", ci_services, act_production, tmp_path / "rb.log")
+    rollback = _act(second.path, "act-rollback", act_production, tmp_path / "rb.log")
 
     assert rollback.returncode == 0, rollback.output[-6000:]
     assert (
@@ -194,7 +182,6 @@ def _unreachable(policy: Path) -> None:
 
 def test_a_pull_request_whose_gate_fails_publishes_nothing(
     new_repo: Callable[[str], Repo],
-    ci_services: CiServices,
     act_production: ActProduction,
     tmp_path: Path,
 ) -> None:
@@ -202,7 +189,7 @@ def test_a_pull_request_whose_gate_fails_publishes_nothing(
     _unreachable(repo.path / "model/src/mlship/model/gate.toml")
     sha = commit_all(repo.path, "pull request: unreachable thresholds")
 
-    run = _act(repo.path, "act-pr", ci_services, act_production, tmp_path / "act.log")
+    run = _act(repo.path, "act-pr", act_production, tmp_path / "act.log")
 
     assert run.returncode != 0, "the pull-request check passed with an unreachable gate"
     assert _step(run, "Success", "Main Train"), run.output[-5000:]
@@ -215,7 +202,6 @@ def test_a_pull_request_whose_gate_fails_publishes_nothing(
 
 def test_a_tampered_artifact_stops_delivery_before_anything_moves(
     new_repo: Callable[[str], Repo],
-    ci_services: CiServices,
     act_production: ActProduction,
     tmp_path: Path,
 ) -> None:
@@ -223,7 +209,6 @@ def test_a_tampered_artifact_stops_delivery_before_anything_moves(
     run = _act(
         repo.path,
         "act-pr",
-        ci_services,
         act_production,
         tmp_path / "pr.log",
         "-e",
@@ -237,7 +222,7 @@ def test_a_tampered_artifact_stops_delivery_before_anything_moves(
         act_production.deploy_log(),
     )
 
-    delivered = _act(repo.path, "act-main", ci_services, act_production, tmp_path / "main.log")
+    delivered = _act(repo.path, "act-main", act_production, tmp_path / "main.log")
 
     assert delivered.returncode != 0, "delivery went on with a tampered artifact"
     assert "model/MLmodel changed" in delivered.output

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.components import free_port, venv_bin
+from tests.support.components import venv_bin
 from tests.workflows.act_repo import ROOT
 
 SCRIPT = ROOT / ".github/scripts/mlship_ci.py"
@@ -103,30 +101,3 @@ def test_bad_input_is_one_clear_line(
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
-
-
-@pytest.mark.integration
-def test_ci_services_refuse_a_taken_port_before_starting_anything(tmp_path: Path) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        environment = {
-            **os.environ,
-            "CI_MLFLOW_PORT": str(port),
-            "CI_POSTGRES_PORT": str(free_port()),
-            "CI_SERVICES_DIR": str(tmp_path / "state"),
-            "MLFLOW_BIN": venv_bin("mlflow"),
-            "PYTHON_BIN": venv_bin("python"),
-        }
-        result = subprocess.run(
-            [str(ROOT / ".github/scripts/ci-services.sh"), "up"],
-            env=environment,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-    assert result.returncode != 0
-    assert f"port {port} is taken: set CI_MLFLOW_PORT" in result.stderr
-    assert not (tmp_path / "state").exists()

@@ -52,7 +52,7 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion |
 def all_versions(client: MlflowClient, name: str) -> list[ModelVersion]:
     """Every version of ``name``, newest first."""
     require_model(client, name)
-    versions = list(client.search_model_versions(f"name = '{_quoted(name)}'"))
+    versions = list(client.search_model_versions(name_filter(name)))
     return sorted(versions, key=lambda version: int(version.version), reverse=True)
 
 
@@ -63,5 +63,6 @@ def latest_version(client: MlflowClient, name: str) -> ModelVersion:
     return versions[0]
 
 
-def _quoted(name: str) -> str:
-    return name.replace("'", "\\'")
+def name_filter(name: str) -> str:
+    """A search filter matching the model ``name`` exactly."""
+    return "name = '" + name.replace("'", "\\'") + "'"

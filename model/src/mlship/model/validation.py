@@ -20,7 +20,7 @@ from mlship.model.data import SMOKE_EXPECTED, smoke_frame
 from mlship.model.errors import MlshipError
 from mlship.model.gate import CandidateFacts, GateReport, decide
 from mlship.model.reachability import wait_for_tracking_server
-from mlship.model.registry_io import alias_version, get_version, latest_version
+from mlship.model.registry_io import alias_version, get_version, latest_version, name_filter
 from mlship.model.settings import Settings
 from mlship.model.thresholds import GatePolicy
 from mlship.model.uris import public_uri
@@ -113,8 +113,11 @@ def _production_facts(settings: Settings, client: MlflowClient) -> CandidateFact
     baseline = MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
         # Anything that is not an MLflow registry answers "not found" to an alias look-up;
-        # that must not read as "no production", so the registry has to answer first.
-        baseline.search_registered_models(max_results=1)
+        # that must not read as "no production", so the registry has to answer a search
+        # first. The search also tells a model the registry does not hold yet, which an
+        # authenticated registry answers with "permission denied" to an alias look-up.
+        if not baseline.search_registered_models(filter_string=name_filter(name), max_results=1):
+            return None
         production = alias_version(baseline, name, "production")
         if production is None:
             return None

@@ -1,5 +1,6 @@
-"""Delivery fails closed, step by step (the make targets the workflows call), against
-a real PostgreSQL-backed MLflow server: a missing artifact, a gate that fails on
+"""The delivery steps (the make targets the workflows call) against a real
+PostgreSQL-backed MLflow server: trainings that share a registry each gate and
+package their own version, by number; a missing artifact, a gate that fails on
 main, a refused promotion and a failure after the promotion each stop with a
 message, and leave the aliases as they were (restored, after a promotion).
 
@@ -13,13 +14,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.containers.docker_engine import base_image
+from tests.containers.docker_engine import base_image, project_images
 from tests.support.components import free_port
 from tests.support.mlflow_server import MlflowServer
 from tests.workflows.act_repo import ROOT
@@ -79,6 +81,22 @@ class Delivery:
 @pytest.fixture
 def delivery(mlflow_server: MlflowServer, model_name: str, tmp_path: Path) -> Delivery:
     return Delivery(mlflow_server, model_name, tmp_path)
+
+
+def test_concurrent_trainings_on_one_registry_each_gate_their_own_version(
+    mlflow_server: MlflowServer, model_name: str, tmp_path: Path
+) -> None:
+    pulls = [Delivery(mlflow_server, model_name, tmp_path / f"pr-{n}") for n in (1, 2)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda pull: pull[1].trained_bundle(seed=pull[0]), enumerate(pulls)))
+    packaged = set()
+    for pull in pulls:
+        trained = json.loads((pull.state / "ci" / "train.json").read_text())["version"]
+        manifest = json.loads((pull.state / "bundle" / "manifest.json").read_text())
+        gate = json.loads((pull.state / "bundle" / "gate_report.json").read_text())
+        assert manifest["source_version"] == gate["version"] == trained
+        packaged.add(trained)
+    assert len(packaged) == 2, "both pull requests packaged the same version"
 
 
 def test_a_missing_artifact_fails_with_how_to_produce_it(delivery: Delivery) -> None:
@@ -145,3 +163,23 @@ def test_a_failure_after_promotion_restores_the_aliases_and_pushes_nothing(
 
     assert restored.returncode == 0, restored.stderr
     assert delivery.aliases() == {"production": first}
+
+
+@pytest.mark.docker
+@pytest.mark.usefixtures("docker_engine")
+def test_a_failing_smoke_test_stops_delivery_before_the_promotion(delivery: Delivery) -> None:
+    delivery.trained_bundle(seed=42)
+    registered = delivery.make("ci-verify", "ci-register", "ci-gate-registered")
+    assert registered.returncode == 0, registered.stdout[-3000:] + registered.stderr[-3000:]
+    before = delivery.aliases()
+    # An image with no model baked in cannot pass the smoke suite (it serves no model).
+    smoked = delivery.make(
+        "smoke", API_IMAGE=project_images().api, PYTEST_ARGS="-p no:cacheprovider"
+    )
+
+    assert smoked.returncode != 0
+    assert "tests/smoke/test_smoke_api_image.py" in smoked.stdout, smoked.stdout[-3000:]
+    # The workflow stops at the smoke test: the promotion after it never ran.
+    assert delivery.aliases() == before
+    assert "production" not in before
+    assert not (delivery.state / "ci" / "promotion.json").exists()
