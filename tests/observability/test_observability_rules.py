@@ -76,7 +76,8 @@ def test_scrape_jobs_cover_every_api_replica_mlflow_and_prometheus() -> None:
         {"names": ["api"], "type": "A", "port": 8000, "refresh_interval": "15s"}
     ]
     assert jobs["mlship-api"]["metrics_path"] == "/metrics"
-    assert jobs["mlflow"]["static_configs"] == [{"targets": ["mlflow:5000"]}]
+    # MLflow's own /metrics needs an admin login: the image serves it openly on 5001.
+    assert jobs["mlflow"]["static_configs"] == [{"targets": ["mlflow:5001"]}]
     assert jobs["mlflow"]["metrics_path"] == "/metrics"
     assert config["rule_files"] == ["rules/*.yml"]
 

@@ -4,8 +4,9 @@ act needs a git repository and copies the work tree (less ignored files) before
 each job; the tests may not commit to the real one. So the tracked and untracked,
 not ignored, files are copied into a temporary directory that gets its own
 `git init` and commit. Its `.venv` is a shim that links to the running
-virtualenv: `make` there installs nothing, and under act `make ci-act-venv`
-links the same virtualenv again while the copy's own sources come first on the path.
+virtualenv, so that `make act-*` there installs nothing on this machine; act
+leaves it out of the job containers (it is ignored), where each job installs
+its own, as on a runner.
 """
 
 from __future__ import annotations

@@ -117,9 +117,10 @@ def test_act_validates_every_workflow() -> None:
 def test_act_plans_each_event(event: str, workflow: str, tmp_path: Path) -> None:
     """act's dry run resolves jobs, needs, expressions and local actions offline.
 
-    In container mode with an image that is never pulled (a dry run in host mode
-    executes the steps), and without `services:` (act 0.2.89 panics on them in a
-    dry run; host-mode runs skip them anyway)."""
+    In container mode with an image that is never pulled (a dry run with the
+    self-hosted platform would execute the steps), and without `services:` (act
+    0.2.89 panics on them in a dry run; the real runs in test_workflows_act.py
+    start them)."""
     document = _load(ROOT / ".github/workflows" / workflow)
     for job in document["jobs"].values():
         job.pop("services", None)
