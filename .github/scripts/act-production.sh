@@ -102,8 +102,8 @@ flags() {
   source "$state/secrets.env"
   (
     umask 077
-    printf '%s=%s\n' MLFLOW_DELIVERY_USERNAME delivery MLFLOW_DELIVERY_PASSWORD "$MLFLOW_DELIVERY_PASSWORD" \
-      MLFLOW_READER_USERNAME reader MLFLOW_READER_PASSWORD "$MLFLOW_READER_PASSWORD" >"$state/act.secrets"
+    printf '%s=%s\n' MLFLOW_DELIVERY_PASSWORD "$MLFLOW_DELIVERY_PASSWORD" \
+      MLFLOW_READER_PASSWORD "$MLFLOW_READER_PASSWORD" >"$state/act.secrets"
   )
   printf -- '--var %s ' \
     "MLFLOW_REGISTRY_URI=http://127.0.0.1:$mlflow_port" \

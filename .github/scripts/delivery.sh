@@ -186,6 +186,10 @@ record() {
     --image "$(cat "$ci_dir/image-digest")" --model-name "$model_name" --model-version "$version" \
     --git-sha "$HEAD_SHA" --bundle-sha256 "$(field "$ci_dir/register.json" bundle_sha256)"
   git -C "$tree" add "$record"
+  if git -C "$tree" diff --cached --quiet; then
+    say "deploy/production already records $model_name version $version with this image"
+    return 0
+  fi
   git -C "$tree" commit --quiet -m "deploy: $model_name version $version" \
     -m "image $(cat "$ci_dir/image-digest")" -m "source $HEAD_SHA"
   deploy_push "$branch" "$tree"
