@@ -20,11 +20,10 @@ help: ## List the targets
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- environment
-# api/setup.py builds the compiled lane from lane.pyx: a change to it needs a new build.
 # INSTALL_REQUIREMENTS=requirements-delivery.txt installs only what the delivery jobs use.
 INSTALL_REQUIREMENTS ?= requirements-dev.txt
-$(INSTALLED): requirements-dev.txt requirements-delivery.txt model/requirements.txt api/requirements.txt model/pyproject.toml api/pyproject.toml \
-	api/setup.py api/src/mlship/api/lane.pyx
+$(INSTALLED): requirements-dev.txt requirements-delivery.txt model/requirements.txt api/requirements.txt \
+	api/requirements-sklearn.txt model/pyproject.toml api/pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "mlship needs Python 3.11+"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -130,7 +129,11 @@ api-stop: ## Stop the background API started by api-run
 	  kill "$$(cat $(API_PID))" && echo "api: stopped (pid $$(cat $(API_PID)))"; \
 	else echo "api: not running"; fi; rm -f $(API_PID)
 
-bench: $(INSTALLED) ## Benchmark the API vs mlflow models serve vs a bare ASGI floor (bench/results.json)
+# With a Docker engine the API image is built first, for the image_layers_mb goal.
+bench: $(INSTALLED) ## API vs MLServer vs mlflow models serve vs an ASGI floor, Iris and forest (bench/results.json; BENCH_ROUNDS, BENCH_SECONDS)
+	if docker info >/dev/null 2>&1; then $(DOCKER_BUILD) -q -f platform/api/Dockerfile -t mlship-api:bench . \
+	  || echo "bench: the API image did not build (PYTHON_IMAGE?): image_layers_mb is not measured"; \
+	else echo "bench: no Docker engine: image_layers_mb is not measured"; fi
 	$(BIN)/python -m tests.bench.run
 
 FUZZ_EXAMPLES ?= 100
@@ -456,6 +459,5 @@ k8s-apply: k8s-render ## Apply one overlay to the current kubectl context (K8S_O
 # ---------------------------------------------------------------- housekeeping
 .PHONY: clean
 clean: ## Remove the venv, caches and local state (stop services first with make down)
-	rm -rf $(VENV) .mlship .pytest_cache .mypy_cache .ruff_cache bench/results.json api/build \
-	  api/src/mlship/api/lane.c api/src/mlship/api/lane.*.so
+	rm -rf $(VENV) .mlship .pytest_cache .mypy_cache .ruff_cache bench/results.json api/build
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from mlship.api.metrics import SETTLE_ROWS, Metrics
 from tests.support.models import iris
 
 from .conftest import ClientFactory
@@ -102,3 +103,22 @@ def test_build_info_names_the_image_of_api_image_ref(
 def test_build_info_without_an_image_ref_is_still_exported(client: TestClient) -> None:
     # Outside a deployment (tests, make serve) nothing names the image: an empty label.
     assert samples(client)["mlship_build_info"] == [({"image_ref": ""}, 1.0)]
+
+
+def test_predictions_are_recorded_in_bulk_and_before_every_scrape() -> None:
+    metrics = Metrics()
+    seen: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+
+    def record(rows: np.ndarray, probabilities: np.ndarray) -> None:
+        seen.append((rows.shape, probabilities.shape))
+
+    for _ in range(SETTLE_ROWS - 2):
+        metrics.defer(record, np.ones((1, 4)), np.ones((1, 3)))
+    assert seen == []
+    metrics.defer(record, np.ones((2, 4)), np.ones((2, 3)))  # the bound: one call for all
+    assert seen == [((SETTLE_ROWS, 4), (SETTLE_ROWS, 3))]
+    metrics.defer(record, np.ones((SETTLE_ROWS, 4)), np.ones((SETTLE_ROWS, 3)))  # a bulk: now
+    assert seen[-1] == ((SETTLE_ROWS, 4), (SETTLE_ROWS, 3))
+    metrics.defer(record, np.ones((1, 4)), np.ones((1, 3)))
+    metrics.render()
+    assert seen[-1] == ((1, 4), (1, 3))

@@ -47,14 +47,21 @@ def test_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ("API_MAX_BATCH_ROWS", "0", "max_batch_rows"),
         ("API_KEYS_FILE", "/nonexistent/keys", "API_KEYS_FILE"),
         ("API_WORKERS", "2", "PROMETHEUS_MULTIPROC_DIR"),
+        ("API_BATCH_MAX_WAIT_MS", "500", "batch_max_wait_ms"),
     ],
 )
 def test_bad_settings_exit_with_a_message_and_no_traceback(
     variable: str, value: str, message: str
 ) -> None:
+    refused_by_the_cli({variable: value}, message)
+    with pytest.raises(ValidationError):
+        Settings(**{variable.removeprefix("API_").lower(): value})  # type: ignore[arg-type]
+
+
+def refused_by_the_cli(environment: dict[str, str], message: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mlship.api"],
-        env={"PATH": "/usr/bin:/bin", variable: value},
+        env={"PATH": "/usr/bin:/bin", **environment},
         capture_output=True,
         text=True,
         timeout=60,
@@ -63,5 +70,7 @@ def test_bad_settings_exit_with_a_message_and_no_traceback(
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
-    with pytest.raises(ValidationError):
-        Settings(**{variable.removeprefix("API_").lower(): value})  # type: ignore[arg-type]
+
+
+def test_a_registry_model_without_a_tracking_server_is_refused_by_name() -> None:
+    refused_by_the_cli({"API_MODEL_URI": "models:/Iris@production"}, "API_TRACKING_URI")

@@ -7,37 +7,44 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mlship.api.validation import InputError, TooManyRowsError, decode, parse_batch, parse_single
+from mlship.api.validation import (
+    InputError,
+    TooManyRowsError,
+    batch_rows,
+    decode,
+    single_row,
+    tensor_rows,
+)
 
 pytestmark = pytest.mark.unit
 FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 
 
 def test_single_row_as_values_and_as_names_give_the_same_floats() -> None:
-    by_values = parse_single({"features": [5.1, 3.5, 1.4, 0.2]}, FEATURES)
-    by_names = parse_single(
+    by_values = single_row({"features": [5.1, 3.5, 1.4, 0.2]}, FEATURES)
+    by_names = single_row(
         {"petal_width": 0.2, "sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4},
         FEATURES,
     )
-    nested_names = parse_single(
+    nested_names = single_row(
         {"features": dict(zip(FEATURES, [5.1, 3.5, 1.4, 0.2], strict=True))}, FEATURES
     )
     for row in (by_values, by_names, nested_names):
-        assert row == [5.1, 3.5, 1.4, 0.2]
-        assert all(type(value) is float for value in row)
+        assert row.dtype == np.float64
+        assert row.tolist() == [[5.1, 3.5, 1.4, 0.2]]
 
 
 def test_integers_are_numbers() -> None:
-    row = parse_single({"features": [5, 3, 1, 0]}, FEATURES)
-    assert row == [5.0, 3.0, 1.0, 0.0]
-    assert all(type(value) is float for value in row)
+    row = single_row({"features": [5, 3, 1, 0]}, FEATURES)
+    assert row.dtype == np.float64
+    assert row.tolist() == [[5.0, 3.0, 1.0, 0.0]]
 
 
 def test_a_feature_named_features_is_a_named_feature() -> None:
     # The fast path for {"features": [...]} must not apply to a model with such a feature.
-    assert parse_single({"features": 2}, ("features",)) == [2.0]
+    assert single_row({"features": 2}, ("features",)).tolist() == [[2.0]]
     with pytest.raises(InputError, match="got an array"):
-        parse_single({"features": [2]}, ("features",))
+        single_row({"features": [2]}, ("features",))
 
 
 @pytest.mark.parametrize(
@@ -76,14 +83,14 @@ def test_single_row_rejections_name_the_field_and_rule(
     body: bytes, loc: list[Any], rule: str
 ) -> None:
     with pytest.raises(InputError) as raised:
-        parse_single(decode(body), FEATURES)
+        single_row(decode(body), FEATURES)
     [detail] = raised.value.detail()
     assert detail["loc"] == loc
     assert rule in detail["msg"]
 
 
 def test_batch_accepts_arrays_and_objects() -> None:
-    matrix = parse_batch(
+    matrix = batch_rows(
         {"instances": [[1, 2, 3, 4], dict(zip(FEATURES, [5, 6, 7, 8], strict=True))]}, FEATURES, 10
     )
     np.testing.assert_array_equal(matrix, [[1, 2, 3, 4], [5, 6, 7, 8]])
@@ -111,7 +118,7 @@ def test_batch_accepts_arrays_and_objects() -> None:
 )
 def test_batch_rejections(payload: Any, loc: list[Any], rule: str) -> None:
     with pytest.raises(InputError) as raised:
-        parse_batch(payload, FEATURES, 10)
+        batch_rows(payload, FEATURES, 10)
     [detail] = raised.value.detail()
     assert detail["loc"] == loc
     assert rule in detail["msg"]
@@ -119,4 +126,52 @@ def test_batch_rejections(payload: Any, loc: list[Any], rule: str) -> None:
 
 def test_batch_over_the_limit_is_refused() -> None:
     with pytest.raises(TooManyRowsError, match="11 rows exceeds the limit of 10"):
-        parse_batch({"instances": [[1, 2, 3, 4]] * 11}, FEATURES, 10)
+        batch_rows({"instances": [[1, 2, 3, 4]] * 11}, FEATURES, 10)
+
+
+def tensor(data: Any, shape: list[int], name: str = "input-0", datatype: str = "FP64") -> Any:
+    return {"name": name, "shape": shape, "datatype": datatype, "data": data}
+
+
+def test_v2_tensors_one_matrix_or_one_per_feature_give_the_same_rows() -> None:
+    rows: list[list[float]] = [[5.1, 3.5, 1.4, 0.2], [6, 3, 5, 2]]
+    as_matrix = tensor_rows({"inputs": [tensor(rows, [2, 4])]}, FEATURES, 10)
+    flat = tensor_rows({"inputs": [tensor([v for row in rows for v in row], [2, 4])]}, FEATURES, 10)
+    per_feature = tensor_rows(
+        {
+            "inputs": [
+                tensor([row[i] for row in rows], [2], name) for i, name in enumerate(FEATURES)
+            ]
+        },
+        FEATURES,
+        10,
+    )
+    for matrix in (as_matrix, flat, per_feature):
+        np.testing.assert_array_equal(matrix, rows)
+
+
+@pytest.mark.parametrize(
+    ("payload", "sentence"),
+    [
+        ({}, 'inputs: the request must be an object with an "inputs" array'),
+        ({"inputs": [5]}, "inputs.0: must be an object"),
+        (
+            {"inputs": [tensor([1], [1, 4], datatype="BYTES")]},
+            "inputs.0.datatype: must be a numeric",
+        ),
+        ({"inputs": [tensor([1, 2, 3, 4], [1, -4])]}, "inputs.0.shape: must be a list of sizes"),
+        ({"inputs": [tensor([1, 2, 3, "x"], [1, 4])]}, "inputs.0.data.3: must be a finite number"),
+        ({"inputs": [tensor([1, 2, 3], [1, 4])]}, "inputs.0.data: 3 values do not fill shape"),
+        ({"inputs": [tensor([1.0, 2.0], [2], "colour")]}, "inputs: expected one [N, 4] tensor"),
+        ({"inputs": [tensor([], [0, 4])]}, "inputs: the request holds no rows"),
+    ],
+)
+def test_v2_rejections_name_the_field(payload: Any, sentence: str) -> None:
+    with pytest.raises(InputError) as raised:
+        tensor_rows(payload, FEATURES, 10)
+    assert raised.value.sentence().startswith(sentence)
+
+
+def test_v2_over_the_row_limit_is_refused() -> None:
+    with pytest.raises(TooManyRowsError, match="11 rows exceed the limit of 10 rows"):
+        tensor_rows({"inputs": [tensor([[1, 2, 3, 4]] * 11, [11, 4])]}, FEATURES, 10)

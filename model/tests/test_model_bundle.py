@@ -35,6 +35,7 @@ FIELDS: dict[str, Any] = {
     "data_sha256": "d" * 64,
     "gate": "passed",
     "metrics": {"accuracy": 0.95, "log_loss": 0.2},
+    "params": {"seed": "42", "test_size": "0.2"},
 }
 
 
@@ -147,6 +148,8 @@ def test_every_problem_is_listed(tmp_path: Path, capsys: pytest.CaptureFixture[s
         ({"schema": True}, None, "field 'schema' should be int"),
         ({"pr": 12}, None, "field 'pr' should be str or null"),
         ({"metrics": {"accuracy": "high"}}, None, "'metrics' should map names to numbers"),
+        ({}, "params", "lacks field(s) params"),
+        ({"params": {"seed": 42}}, None, "'params' should map names to strings"),
         ({"files": {"../outside": "0" * 64}}, None, "'../outside' is not inside the bundle"),
         ({"files": {"/etc/passwd": "0" * 64}}, None, "is not inside the bundle"),
         ({"files": {"model/MLmodel": "xyz"}}, None, "not a SHA-256 hex string"),

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mlship.model.gate import CandidateFacts, GateReport, decide
+from mlship.model.gate import CandidateFacts, GateReport, ParityFacts, decide
 from mlship.model.thresholds import GatePolicy, MetricRule, load_thresholds
 
 pytestmark = pytest.mark.unit
@@ -25,6 +25,7 @@ POLICY = GatePolicy(
     ],
     source="test",
 )
+PARITY = ParityFacts("onnx", "float64", rows=30, max_abs_diff=2e-16)
 
 
 def facts(
@@ -33,6 +34,8 @@ def facts(
     schema: list[dict[str, Any]] | None = SCHEMA,
     smoke: list[str] | None = EXPECTED,
     smoke_error: str | None = None,
+    *,
+    parity: ParityFacts | None = PARITY,
 ) -> CandidateFacts:
     return CandidateFacts(
         version,
@@ -41,6 +44,7 @@ def facts(
         schema,
         smoke,
         smoke_error,
+        parity,
     )
 
 
@@ -56,6 +60,7 @@ def test_first_version_gets_absolute_checks_and_smoke_only() -> None:
         "threshold:accuracy",
         "threshold:log_loss",
         "smoke",
+        "onnx_parity",
     ]
     assert report.production_version is None
 
@@ -68,6 +73,7 @@ def test_against_production_every_kind_of_check_runs() -> None:
         "regression",
         "signature",
         "smoke",
+        "onnx_parity",
     }
     assert report.production_version == "1"
 
@@ -189,3 +195,34 @@ def test_older_reports_without_registry_fields_still_load() -> None:
     report = GateReport.from_dict(document)
     assert report.production_registry is None
     assert "No production version: absolute checks only" in report.to_markdown()
+
+
+@pytest.mark.parametrize(
+    ("parity", "passed", "fragment"),
+    [
+        (PARITY, True, "float64 ONNX form on 30 test rows: 0 rows with another class"),
+        (ParityFacts("onnx", "float64", rows=30, max_abs_diff=2e-6), False, "2e-06 beyond 1e-06"),
+        (ParityFacts("onnx", "float32", rows=30, max_abs_diff=2e-6), True, "2e-06 within 0.0001"),
+        (
+            ParityFacts("onnx", "float32", rows=30, disagreeing_rows=(3, 7), max_abs_diff=1e-5),
+            False,
+            "2 rows with another class (rows 3, 7)",
+        ),
+        (ParityFacts("sklearn", reason="no converter"), True, "served by scikit-learn: no conv"),
+        (ParityFacts("onnx", problem="model.onnx is missing"), False, "model.onnx is missing"),
+        (ParityFacts(None), False, "no served form: retrain"),
+        (None, False, "no served form: retrain"),
+    ],
+)
+def test_onnx_parity_check(parity: ParityFacts | None, passed: bool, fragment: str) -> None:
+    report = decide(load_thresholds(None), "M", facts(parity=parity), None, EXPECTED)
+    check = report.checks[-1]
+    assert (check.name, check.kind, check.passed) == ("onnx_parity", "onnx_parity", passed)
+    assert fragment in check.detail
+    assert f"| onnx_parity | {'pass' if passed else '**FAIL**'} |" in report.to_markdown()
+    assert GateReport.from_dict(json.loads(report.compact_json())) == report
+
+
+def test_tiny_parity_figures_stay_readable_in_the_report() -> None:
+    report = decide(POLICY, "M", facts(), None, EXPECTED)
+    assert "| 2e-16 | 1e-06 |" in report.to_markdown()

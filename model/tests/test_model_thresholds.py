@@ -26,6 +26,35 @@ def test_packaged_default_is_valid() -> None:
     assert all(rule.tolerance > 0 for rule in policy.metric)
 
 
+def test_packaged_default_declares_the_onnx_parity_tolerances() -> None:
+    parity = load_thresholds(None).onnx_parity
+    assert (parity.tolerance, parity.float32_tolerance) == (1e-6, 1e-4)
+    assert parity.for_dtype("float64") == 1e-6
+    assert parity.for_dtype("float32") == 1e-4
+
+
+def test_onnx_parity_table_is_optional_and_read() -> None:
+    assert parse_thresholds(RULE, "t.toml").onnx_parity.tolerance == 1e-6
+    policy = parse_thresholds(RULE + "[onnx_parity]\ntolerance = 1e-9\n", "t.toml")
+    assert (policy.onnx_parity.tolerance, policy.onnx_parity.float32_tolerance) == (1e-9, 1e-4)
+
+
+@pytest.mark.parametrize(
+    ("table", "fragment"),
+    [
+        ("tolerance = -1e-6", "onnx_parity.tolerance (table at line 5): Input should be greater"),
+        ("tolerance = 2", "onnx_parity.tolerance (table at line 5): Input should be less"),
+        ("tolerance = true", "onnx_parity.tolerance (table at line 5): Input should be a valid"),
+        ('tolerance = "1e-6"', "onnx_parity.tolerance (table at line 5): Input should be a valid"),
+        ("tolerance = nan", "onnx_parity.tolerance (table at line 5): Input should be a finite"),
+        ("float32_tolerance = -1", "onnx_parity.float32_tolerance (table at line 5)"),
+        ("tolerence = 1e-6", "onnx_parity.tolerence (table at line 5): Extra inputs"),
+    ],
+)
+def test_bad_onnx_parity_values_name_the_key(table: str, fragment: str) -> None:
+    assert fragment in error_of(RULE + "[onnx_parity]\n" + table + "\n")
+
+
 def test_tolerance_defaults_to_zero() -> None:
     assert parse_thresholds(RULE, "t.toml").metric[0].tolerance == 0.0
 

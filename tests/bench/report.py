@@ -1,4 +1,4 @@
-"""The bench's figures: per-server summaries, paired ratios, the goals and the table."""
+"""The bench's figures: each load's summary over its rounds, paired ratios and the table."""
 
 from __future__ import annotations
 
@@ -9,21 +9,12 @@ from typing import Any
 
 from tests.bench.wrk import Load
 
-SERVERS = ("api", "mlflow_serve", "floor")
-# The issue's goals: (direction, target). The ratios are the benchmark contract's.
-GOALS = {
-    "ratio_vs_mlflow": (">=", 10.0),
-    "ratio_vs_floor": (">=", 0.6),
-    "api_p99_ms": ("<=", 10.0),
-    "batch_1000_p50_ms": ("<=", 20.0),
-    "hot_swap_errors": ("<=", 0),
-    "cold_start_s": ("<=", 5.0),
-}
+ENDPOINTS = ("predict", "v2", "batch_1000")
 
 
 @dataclass(frozen=True)
 class Round:
-    """One server's load in one round, and the server CPU time it cost (None: not measured)."""
+    """One load in one round, and the server CPU time it cost (None: not measured)."""
 
     load: Load
     cpu_seconds: float | None
@@ -36,7 +27,7 @@ class Round:
 
 
 def summarise(rounds: Sequence[Round]) -> dict[str, Any]:
-    """Medians over the rounds; every round's rps and CPU time per request are kept."""
+    """Medians over the rounds; every round's figures are kept for the paired ratios."""
     loads = [entry.load for entry in rounds]
     cpu = [entry.cpu_us_per_request for entry in rounds]
     measured = [value for value in cpu if value is not None]
@@ -45,9 +36,11 @@ def summarise(rounds: Sequence[Round]) -> dict[str, Any]:
         "p50_ms": round(statistics.median(load.p50_ms for load in loads), 3),
         "p99_ms": round(statistics.median(load.p99_ms for load in loads), 3),
         "errors": sum(load.errors for load in loads),
-        "requests": sum(load.requests for load in loads),
         "cpu_us_per_request": round(statistics.median(measured), 1) if measured else None,
+        "requests": sum(load.requests for load in loads),
         "rounds_rps": [round(load.rps, 1) for load in loads],
+        "rounds_p50_ms": [round(load.p50_ms, 3) for load in loads],
+        "rounds_p99_ms": [round(load.p99_ms, 3) for load in loads],
         "rounds_cpu_us_per_request": cpu,
     }
 
@@ -65,77 +58,84 @@ def paired_ratios(mine: Sequence[float | None], theirs: Sequence[float | None]) 
     ]
 
 
-def add_ratios(results: dict[str, Any]) -> None:
-    """The rps ratios of the contract, and the floor's CPU per request ÷ the API's."""
-    api = results["api"]
-    for anchor, key in (("mlflow_serve", "ratio_vs_mlflow"), ("floor", "ratio_vs_floor")):
-        by_round = paired_ratios(api["rounds_rps"], results[anchor]["rounds_rps"])
-        if not by_round:
-            raise SystemExit(f"bench: {anchor} answered no request in any round")
-        results[key] = statistics.median(by_round)
-        results[f"{key}_by_round"] = by_round
-    # Higher is better, as for the rps ratio: 0.5 means an API request costs the server
-    # twice the CPU time of a floor request.
-    by_round = paired_ratios(
-        results["floor"]["rounds_cpu_us_per_request"], api["rounds_cpu_us_per_request"]
-    )
-    results["cpu_ratio_vs_floor"] = statistics.median(by_round) if by_round else None
-    results["cpu_ratio_vs_floor_by_round"] = by_round
+def median_ratio(mine: Sequence[float | None], theirs: Sequence[float | None]) -> float | None:
+    ratios = paired_ratios(mine, theirs)
+    return round(statistics.median(ratios), 3) if ratios else None
 
 
-def goals(results: dict[str, Any]) -> dict[str, Any]:
-    values = {
-        "ratio_vs_mlflow": results["ratio_vs_mlflow"],
-        "ratio_vs_floor": results["ratio_vs_floor"],
-        "api_p99_ms": results["api"]["p99_ms"],
-        "batch_1000_p50_ms": results["batch_1000"]["p50_ms"],
-        "hot_swap_errors": results["hot_swap"]["errors"],
-        "cold_start_s": results["cold_start_s"],
-    }
-    report = {}
-    for name, (direction, target) in GOALS.items():
-        value = values[name]
-        met = value >= target if direction == ">=" else value <= target
-        report[name] = {"value": value, "goal": f"{direction} {target}", "met": met}
-    return report
+def find(runs: Sequence[dict[str, Any]], **where: Any) -> dict[str, Any] | None:
+    """The first run whose keys hold the values of ``where``."""
+    return next((run for run in runs if all(run.get(k) == v for k, v in where.items())), None)
 
 
-def _cpu(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0f}"
+def _number(value: float | None, digits: int = 0) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _order(run: dict[str, Any]) -> tuple[Any, ...]:
+    servers = ("api", "mlserver", "mlflow_serve", "floor")
+    return (run["model"], ENDPOINTS.index(run["endpoint"]), run["connections"],
+            servers.index(run["server"]), run["path"])  # fmt: skip
+
+
+def runs_table(runs: Sequence[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| model | endpoint | conns | server | path | rps | p50 ms | p99 ms | errors "
+        "| CPU us/req |",
+        "| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run in sorted(runs, key=_order):
+        lines.append(
+            f"| {run['model']} | {run['endpoint']} | {run['connections']} | {run['server']} | "
+            f"{run['path']} | {run['rps']:.0f} | {run['p50_ms']:.2f} | {run['p99_ms']:.2f} | "
+            f"{run['errors']} | {_number(run['cpu_us_per_request'])} |"
+        )
+    return lines
+
+
+def goals_table(goals: dict[str, Any], notes: dict[str, str]) -> list[str]:
+    lines = ["| goal | value | target | met |", "| --- | ---: | --- | --- |"]
+    for name, goal in goals.items():
+        met = {True: "yes", False: "NO", None: f"n/a ({notes.get(name, 'not measured')})"}
+        value = "null" if goal["value"] is None else goal["value"]
+        lines.append(f"| {name} | {value} | {goal['goal']} | {met[goal['met']]} |")
+    return lines
+
+
+def mlserver_table(mlserver: dict[str, Any]) -> list[str]:
+    if not mlserver.get("configurations"):
+        return ["MLServer: left out of this run"]
+    lines = [
+        "MLServer configurations (V2, single row, 8 connections; best used above):",
+        "| model | configuration | rps | p50 ms | p99 ms | errors | CPU us/req | cold start s |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for entry in mlserver["configurations"]:
+        best = " (best)" if mlserver["best"][entry["model"]] == entry["name"] else ""
+        lines.append(
+            f"| {entry['model']} | {entry['name']}{best} | {entry['rps']:.0f} | "
+            f"{entry['p50_ms']:.2f} | {entry['p99_ms']:.2f} | {entry['errors']} | "
+            f"{_number(entry['cpu_us_per_request'])} | {entry['cold_start_s']} |"
+        )
+    return lines
 
 
 def table(results: dict[str, Any]) -> str:
-    settings = results["settings"]
-    lines = [
-        f"mlship bench: wrk, {settings['connections']} connections, {settings['rounds']} "
-        f"interleaved rounds of {settings['seconds_per_round']}s per server (medians), "
-        f"1 worker each, {settings['cpus']}",
-        "",
-        "| server | rps | p50 ms | p99 ms | errors | server CPU us/request |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for name in SERVERS:
-        row = results[name]
-        lines.append(
-            f"| {name} | {row['rps']:.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | "
-            f"{row['errors']} | {_cpu(row['cpu_us_per_request'])} |"
-        )
-    batch, swap = results["batch_1000"], results["hot_swap"]
-    lines += [
-        "",
-        "| goal | value | target | met |",
-        "| --- | ---: | --- | --- |",
-        *(
-            f"| {name} | {goal['value']} | {goal['goal']} | {'yes' if goal['met'] else 'NO'} |"
-            for name, goal in results["goals"].items()
-        ),
-        "",
-        f"ratio_vs_floor by round: {results['ratio_vs_floor_by_round']}; "
-        f"cpu_ratio_vs_floor (floor CPU/request ÷ api CPU/request): "
-        f"{results['cpu_ratio_vs_floor']}",
-        f"batch_1000: p50 {batch['p50_ms']} ms, p99 {batch['p99_ms']} ms, "
-        f"{batch['rows_per_s']:.0f} rows/s; hot_swap: {swap['requests']} requests, "
-        f"{swap['errors']} errors, v{swap['from_version']} -> v{swap['to_version']}; "
-        f"cold start {results['cold_start_s']} s",
-    ]
-    return "\n".join(lines)
+    settings, swap = results["settings"], results["hot_swap"]
+    return "\n".join(
+        [
+            f"mlship bench: wrk, {settings['rounds']} interleaved rounds of "
+            f"{settings['seconds_per_round']}s per load (medians; ratios are medians of the "
+            f"rounds' ratios), 1 worker per server, {settings['cpus']}",
+            "",
+            *runs_table(results["runs"]),
+            "",
+            *mlserver_table(results["mlserver"]),
+            "",
+            *goals_table(results["goals"], results["goal_notes"]),
+            "",
+            f"hot_swap: {swap['requests']} requests, {swap['errors']} errors, "
+            f"v{swap['from_version']} -> v{swap['to_version']}; cold start (s): "
+            + ", ".join(f"{name} {value}" for name, value in results["cold_start_s"].items()),
+        ]
+    )

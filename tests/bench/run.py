@@ -1,15 +1,12 @@
-"""``make bench``: the API vs ``mlflow models serve`` vs a bare ASGI floor, on loopback.
+"""``make bench``: the API vs MLServer vs ``mlflow models serve`` vs a bare ASGI floor.
 
-Serves one registered model three ways with one uvicorn worker each, loads
-each with ``wrk`` (same settings), then measures 1,000-row batches, a hot
-swap under load and the cold start. Writes ``bench/results.json`` and prints
-a markdown table. Bounded: about three minutes, 127.0.0.1 only.
-
-The three servers are loaded in interleaved rounds (api, mlflow_serve, floor,
-api, ...): each server's figures are medians over the rounds, and each ratio
-is the median of the rounds' ratios. On a shared machine the speed drifts by
-tens of percent within a minute, and a ratio of two runs taken a minute apart
-would measure the drift as much as the servers.
+For each model (Iris, then the breast-cancer forest) it starts every server
+alone on loopback (its cold start), measures MLServer's configurations and
+keeps its best, then loads every server, endpoint and connection count in
+interleaved rounds (``loads``); on Iris it also moves the alias under load (the
+hot swap). Writes ``bench/results.json`` (the benchmark contract's shape) and
+prints a markdown table with the goal lines. Bounded: 127.0.0.1 only, about
+eight minutes with the defaults (``plan.Plan``).
 """
 
 from __future__ import annotations
@@ -25,75 +22,60 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.bench import cpus, usage, wrk
-from tests.bench.report import Round, add_ratios, goals, summarise, table
-from tests.bench.servers import MODEL, ROW, Target, start_servers
+from tests.bench import cpus, goals, mlserver, wrk
+from tests.bench.loads import Load, check, check_all, interleaved, model_loads, run_once, warm_up
+from tests.bench.models import KEYS, BenchModel, dump_joblib, predict_body, register, v2_body
+from tests.bench.plan import BATCH_CONNECTIONS, SINGLE_CONNECTIONS, Plan
+from tests.bench.report import summarise, table
+from tests.bench.servers import Started, start_api, start_floor, start_mlflow_serve
 from tests.support.mlflow_server import MlflowServer
-from tests.support.models import iris, register_model
 
 RESULTS = Path("bench/results.json")
+FIGURES = ("rps", "p50_ms", "p99_ms", "errors", "cpu_us_per_request")
 
 
 @dataclass(frozen=True)
-class Plan:
-    """How long and how hard to load each server."""
+class Bench:
+    """What every step of one run shares."""
 
-    rounds: int = 5
-    seconds: int = 4  # per server and round
-    connections: int = 8
-
-    @classmethod
-    def from_environment(cls) -> Plan:
-        """``BENCH_ROUNDS``, ``BENCH_SECONDS``, ``BENCH_CONNECTIONS``: positive integers."""
-        values = {}
-        for field in ("rounds", "seconds", "connections"):
-            name = f"BENCH_{field.upper()}"
-            text = os.environ.get(name)
-            if text is None:
-                continue
-            if not text.strip().isdigit() or int(text) < 1:
-                raise SystemExit(f"bench: {name} must be a positive integer, got {text!r}")
-            values[field] = int(text)
-        return cls(**values)
+    tracking_uri: str
+    plan: Plan
+    workdir: Path
+    mlserver_home: Path | None  # MLServer's venv; None: left out of this run
 
 
-def measure(url: str, body: dict[str, Any], workdir: Path, plan: Plan) -> wrk.Load:
-    """One connection's load after a warm-up (the 1,000-row batches)."""
-    payload = json.dumps(body).encode()
-    wrk.run(url, payload, seconds=2, connections=1, workdir=workdir)  # warm-up
-    return wrk.run(url, payload, seconds=plan.seconds, connections=1, workdir=workdir)
-
-
-def load_once(target: Target, payload: bytes, workdir: Path, plan: Plan) -> Round:
-    """One round's load of ``target``, with the CPU time its server spent meanwhile."""
-    group = target.process.pid  # each server leads its own session (``servers.server``)
-    before = usage.group_cpu_seconds(group)
-    load = wrk.run(
-        target.url, payload, seconds=plan.seconds, connections=plan.connections, workdir=workdir
-    )
-    after = usage.group_cpu_seconds(group)
-    spent = None if before is None or after is None else after - before
-    return Round(load, spent)
-
-
-def interleaved(targets: dict[str, Target], workdir: Path, plan: Plan) -> dict[str, Any]:
-    """Load every target once per round, ``plan.rounds`` times; the medians over the rounds."""
-    payloads = {name: json.dumps(target.body).encode() for name, target in targets.items()}
-    for name, target in targets.items():  # warm-up
-        wrk.run(
-            target.url, payloads[name], seconds=2, connections=plan.connections, workdir=workdir
+def sweep(bench: Bench, home: Path, model: BenchModel, pipeline: Path) -> list[dict[str, Any]]:
+    """Each MLServer configuration, alone, briefly: V2 single rows at 8 connections."""
+    figures = []
+    for config in mlserver.CONFIGS:
+        with ExitStack() as stack:
+            started = mlserver.start(
+                stack, home, model, pipeline=pipeline, config=config, workdir=bench.workdir
+            )
+            url = started.url + model.v2_path
+            load = Load("mlserver", model.key, "v2", 8, url, v2_body(model, model.rows[:1]),
+                        started.process)  # fmt: skip
+            check(load)
+            warm_up(load, bench.plan, bench.workdir)
+            summary = summarise([run_once(load, bench.plan.sweep_seconds, bench.workdir)])
+        figures.append(
+            {"model": model.key, **config.describe(), "cold_start_s": started.cold_start_s}
+            | {key: summary[key] for key in FIGURES}
         )
-    rounds: dict[str, list[Round]] = {name: [] for name in targets}
-    for number in range(1, plan.rounds + 1):
-        for name, target in targets.items():
-            print(f"bench: round {number}/{plan.rounds}: loading {name}", flush=True)
-            rounds[name].append(load_once(target, payloads[name], workdir, plan))
-    return {name: summarise(entries) for name, entries in rounds.items()}
+    return figures
 
 
-def hot_swap(api_url: str, tracking_uri: str, workdir: Path, plan: Plan) -> dict[str, Any]:
+def best_config(figures: list[dict[str, Any]]) -> mlserver.Config:
+    answered = [entry for entry in figures if entry["errors"] == 0] or figures
+    best = max(answered, key=lambda entry: entry["rps"])["name"]
+    return next(config for config in mlserver.CONFIGS if config.name == best)
+
+
+def hot_swap(bench: Bench, api: Started, model: BenchModel) -> dict[str, Any]:
+    """A new version registered and promoted while ``api`` is under load."""
+
     def served() -> str:
-        with urllib.request.urlopen(f"{api_url}/model", timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{api.url}/model", timeout=5) as response:  # noqa: S310
             return str(json.load(response)["version"])
 
     before = served()
@@ -101,42 +83,57 @@ def hot_swap(api_url: str, tracking_uri: str, workdir: Path, plan: Plan) -> dict
 
     def promote() -> None:
         time.sleep(1.5)
-        swapped["to"] = register_model(tracking_uri, MODEL)
+        swapped["to"] = register(bench.tracking_uri, model.key).version
 
     promoter = threading.Thread(target=promote)
     promoter.start()
-    seconds = max(plan.seconds, 8)  # long enough for the poll, the load and the swap
-    load = wrk.run(
-        f"{api_url}/predict",
-        json.dumps({"features": ROW}).encode(),
-        seconds=seconds,
-        connections=plan.connections,
-        workdir=workdir,
-    )
+    seconds = max(bench.plan.seconds, 8)  # long enough for the poll, the load and the swap
+    load = wrk.run(f"{api.url}/predict", predict_body(model), seconds=seconds, connections=8,
+                   workdir=bench.workdir)  # fmt: skip
     promoter.join()
     deadline = time.monotonic() + 60
     while served() != swapped["to"] and time.monotonic() < deadline:
         time.sleep(0.2)
-    return {
-        "requests": load.requests,
-        "errors": load.errors,
-        "from_version": before,
-        "to_version": swapped["to"],
-        "swapped": served() == swapped["to"],
-        "seconds": seconds,
-    }
+    return {"requests": load.requests, "errors": load.errors, "from_version": before,
+            "to_version": swapped["to"], "swapped": served() == swapped["to"],
+            "seconds": seconds}  # fmt: skip
 
 
-def batches(api_url: str, workdir: Path, plan: Plan) -> dict[str, Any]:
-    features, _, _ = iris()
-    rows = [features[i % len(features)].tolist() for i in range(1000)]
-    batch = measure(f"{api_url}/predict/batch", {"instances": rows}, workdir, plan)
-    return {
-        "p50_ms": round(batch.p50_ms, 3),
-        "p99_ms": round(batch.p99_ms, 3),
-        "rows_per_s": round(batch.rps * 1000, 0),
-        "errors": batch.errors,
-    }
+def phase(bench: Bench, model: BenchModel, results: dict[str, Any]) -> None:
+    """Everything measured on ``model``, added to ``results``."""
+    print(f"bench: {model.key} ({model.name} v{model.version})", flush=True)
+    workdir, home = bench.workdir, bench.mlserver_home
+    with ExitStack() as stack:
+        servers = {  # started one after the other: each cold start is measured alone
+            "api": start_api(stack, bench.tracking_uri, model, workdir),
+            "mlflow_serve": start_mlflow_serve(stack, bench.tracking_uri, model, workdir),
+            "floor": start_floor(stack, model, workdir),
+        }
+        chosen = None
+        if home is not None:
+            pipeline = dump_joblib(model, workdir / f"pipeline-{model.key}")
+            figures = sweep(bench, home, model, pipeline)
+            config = best_config(figures)
+            results["mlserver"]["configurations"] += figures
+            results["mlserver"]["best"][model.key] = config.name
+            chosen = mlserver.start(
+                stack, home, model, pipeline=pipeline, config=config, workdir=workdir
+            )
+            servers["mlserver"] = chosen
+        results["cold_start_s_by_model"][model.key] = {
+            name: started.cold_start_s for name, started in servers.items() if name != "floor"
+        }
+        loads = model_loads(model, servers, chosen)
+        difference = check_all(loads)
+        if difference is not None:
+            results["mlserver"]["v2_max_probability_difference"][model.key] = difference
+        rounds = interleaved(loads, bench.plan, workdir)
+        results["runs"] += [
+            load.describe() | summarise(r) for load, r in zip(loads, rounds, strict=True)
+        ]
+        if model.key == "iris":
+            print("bench: hot swap under load", flush=True)
+            results["hot_swap"] = hot_swap(bench, servers["api"], model)
 
 
 def run_bench(
@@ -148,27 +145,36 @@ def run_bench(
     directory by default, left in place for reading the logs).
     """
     wrk.wrk_binary()
+    home = mlserver.environment() if plan.mlserver else None
     workdir = workdir or Path(tempfile.mkdtemp(prefix="mlship-bench-"))
     print(f"bench: working in {workdir}", flush=True)
-    results: dict[str, Any] = {"load_average_at_start": os.getloadavg()}
+    results: dict[str, Any] = {
+        "runs": [],
+        "mlserver": {
+            "included": plan.mlserver,
+            "configurations": [],
+            "best": {},
+            "v2_max_probability_difference": {},
+        },
+        "cold_start_s_by_model": {},
+        "load_average_at_start": os.getloadavg(),
+    }
     with ExitStack() as stack:
         tracking = MlflowServer(f"sqlite:///{workdir}/mlflow.db", workdir / "mlflow").start()
         stack.callback(tracking.stop)
-        register_model(tracking.uri, MODEL)
-        targets = start_servers(stack, tracking.uri, workdir)
-        results["cold_start_s"] = targets["api"].ready_after_s
-        results |= interleaved(targets, workdir, plan)
-        add_ratios(results)
-        api_url = targets["api"].url.removesuffix("/predict")
-        print("bench: 1,000-row batches", flush=True)
-        results["batch_1000"] = batches(api_url, workdir, plan)
-        print("bench: hot swap under load", flush=True)
-        results["hot_swap"] = hot_swap(api_url, tracking.uri, workdir, plan)
-    results["goals"] = goals(results)
+        models = [register(tracking.uri, key) for key in KEYS]
+        bench = Bench(tracking.uri, plan, workdir, home)
+        for model in models:
+            phase(bench, model, results)
+    results["cold_start_s"] = results["cold_start_s_by_model"]["iris"]
+    found, results["goal_notes"] = goals.values(results, plan.mlserver)
+    results["goals"] = goals.evaluate(found)
     results["settings"] = {
-        "connections": plan.connections,
-        "seconds_per_round": plan.seconds,
         "rounds": plan.rounds,
+        "seconds_per_round": plan.seconds,
+        "sweep_seconds": plan.sweep_seconds,
+        "single_row_connections": list(SINGLE_CONNECTIONS),
+        "batch_connections": BATCH_CONNECTIONS,
         "workers": 1,
         "cpus": cpus.describe(),
     }

@@ -1,4 +1,8 @@
-"""The three servers of the bench, each in its own process group, pinned and logged."""
+"""The bench's servers, each in its own process group, pinned, logged and timed to ready.
+
+Each is started alone and waited for, so its cold start (process start to
+ready) is measured with nothing else starting beside it.
+"""
 
 from __future__ import annotations
 
@@ -13,22 +17,17 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tests.bench import cpus
+from tests.bench.models import BenchModel
 from tests.support.components import free_port
-from tests.support.models import FEATURES
-
-MODEL = "BenchIris"
-ROW = [5.1, 3.5, 1.4, 0.2]
 
 
 @dataclass(frozen=True)
-class Target:
-    url: str
-    body: dict[str, Any]
+class Started:
+    url: str  # http://127.0.0.1:port
     process: subprocess.Popen[bytes]  # the leader of the server's process group
-    ready_after_s: float | None = None
+    cold_start_s: float
 
 
 def status(url: str) -> int | None:
@@ -74,11 +73,31 @@ def server(command: list[str], env: dict[str, str], log: Path) -> Iterator[subpr
                 process.wait(timeout=10)
 
 
+def launch(
+    stack: ExitStack,
+    command: list[str],
+    env: dict[str, str],
+    *,
+    log: Path,
+    port: int,
+    ready_path: str,
+    timeout: float = 120,
+) -> Started:
+    """Start ``command`` (stopped by ``stack``) and wait until ``ready_path`` answers 200."""
+    process = stack.enter_context(server(command, env, log))
+    url = f"http://127.0.0.1:{port}"
+    ready = wait_status(f"{url}{ready_path}", timeout, process)
+    print(f"bench: {log.stem} ready after {ready:.3f} s", flush=True)
+    return Started(url, process, round(ready, 3))
+
+
 def base_env() -> dict[str, str]:
     return {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("API_", "MLFLOW_TRACKING_URI", "PROMETHEUS_MULTIPROC_DIR"))
+        if not k.startswith(
+            ("API_", "MLFLOW_TRACKING_URI", "PROMETHEUS_MULTIPROC_DIR", "MLSERVER_")
+        )
     }
 
 
@@ -86,51 +105,40 @@ def bin_path(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
-def start_servers(stack: ExitStack, tracking_uri: str, workdir: Path) -> dict[str, Target]:
-    """The API, ``mlflow models serve`` and the floor, each ready (stopped by ``stack``)."""
-    api_port, mlflow_port, floor_port = free_port(), free_port(), free_port()
-    api_env = base_env() | {
-        "API_PORT": str(api_port),
-        "API_MODEL_URI": f"models:/{MODEL}@production",
+def start_api(stack: ExitStack, tracking_uri: str, model: BenchModel, workdir: Path) -> Started:
+    """``mlship-api`` serving ``model`` from the registry (it polls the alias every second)."""
+    port = free_port()
+    env = base_env() | {
+        "API_PORT": str(port),
+        "API_MODEL_URI": model.uri,
         "API_TRACKING_URI": tracking_uri,
         "API_RELOAD_INTERVAL_SECONDS": "1",
     }
-    api = stack.enter_context(server([bin_path("mlship-api")], api_env, workdir / "api.log"))
-    api_url = f"http://127.0.0.1:{api_port}"
-    # Measured first, alone: process start to ready, the model fetched from the registry.
-    cold_start = wait_status(f"{api_url}/health/ready", 120, api)
-    print(f"bench: cold start {cold_start:.3f} s", flush=True)
+    log = workdir / f"api-{model.key}.log"
+    return launch(
+        stack, [bin_path("mlship-api")], env, log=log, port=port, ready_path="/health/ready"
+    )
+
+
+def start_mlflow_serve(
+    stack: ExitStack, tracking_uri: str, model: BenchModel, workdir: Path
+) -> Started:
+    port = free_port()
     # mlflow models serve execs uvicorn from PATH: the venv's.
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    mlflow_env = base_env() | {"MLFLOW_TRACKING_URI": tracking_uri, "PATH": path}
-    mlflow = stack.enter_context(
-        server(
-            [bin_path("mlflow"), "models", "serve", "-m", f"models:/{MODEL}@production",
-             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(mlflow_port), "-w", "1"],
-            mlflow_env,
-            workdir / "mlflow-serve.log",
-        )
-    )  # fmt: skip
-    floor = stack.enter_context(
-        server(
-            # The API's own uvicorn options (see mlship.api.__main__), so that the two
-            # differ only in the application.
-            [bin_path("uvicorn"), "tests.bench.floor:app", "--host", "127.0.0.1",
-             "--port", str(floor_port), "--workers", "1", "--no-access-log",
-             "--no-server-header", "--no-proxy-headers", "--log-level", "warning"],
-            base_env(),
-            workdir / "floor.log",
-        )
-    )  # fmt: skip
-    wait_status(f"http://127.0.0.1:{mlflow_port}/ping", 180, mlflow)
-    wait_status(f"http://127.0.0.1:{floor_port}/", 60, floor)
-    single = {"features": ROW}
-    return {
-        "api": Target(f"{api_url}/predict", single, api, round(cold_start, 3)),
-        "mlflow_serve": Target(
-            f"http://127.0.0.1:{mlflow_port}/invocations",
-            {"dataframe_split": {"columns": FEATURES, "data": [ROW]}},
-            mlflow,
-        ),
-        "floor": Target(f"http://127.0.0.1:{floor_port}/predict", single, floor),
-    }
+    env = base_env() | {"MLFLOW_TRACKING_URI": tracking_uri, "PATH": path}
+    command = [bin_path("mlflow"), "models", "serve", "-m", model.uri, "--env-manager", "local",
+               "-h", "127.0.0.1", "-p", str(port), "-w", "1"]  # fmt: skip
+    log = workdir / f"mlflow_serve-{model.key}.log"
+    return launch(stack, command, env, log=log, port=port, ready_path="/ping", timeout=180)
+
+
+def start_floor(stack: ExitStack, model: BenchModel, workdir: Path) -> Started:
+    port = free_port()
+    # The API's own uvicorn options (see mlship.api.__main__), so that the two
+    # differ only in the application.
+    command = [bin_path("uvicorn"), "tests.bench.floor:app", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", "1", "--no-access-log",
+               "--no-server-header", "--no-proxy-headers", "--log-level", "warning"]  # fmt: skip
+    log = workdir / f"floor-{model.key}.log"
+    return launch(stack, command, base_env(), log=log, port=port, ready_path="/", timeout=60)

@@ -12,9 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from tests.containers.docker_engine import REPOSITORY_ROOT, ProjectImages, base_image
 from tests.support.components import missing, venv_bin
+from tests.support.models import save_model_dir
 
 pytestmark = pytest.mark.docker
 
@@ -90,18 +92,58 @@ def test_api_image_carries_only_the_serving_dependencies(
     probe = (
         "import importlib.util as u, json, shutil; "
         f"print(json.dumps([[m for m in {list(NOT_IN_API_IMAGE)!r} if u.find_spec(m)], "
-        "[m for m in ['mlship.api', 'sklearn', 'mlflow'] if u.find_spec(m)], "
+        "[m for m in ['mlship.api', 'onnxruntime', 'numpy'] if u.find_spec(m)], "
         "[t for t in ['gcc', 'cc', 'make'] if shutil.which(t)]]))"
     )
     code, output = run_in(images.api, "-c", probe, entrypoint="python")
     assert code == 0, output
     unwanted, wanted, tools = json.loads(output.strip().splitlines()[-1])
     assert unwanted == []
-    assert wanted == ["mlship.api", "sklearn", "mlflow"]
+    assert wanted == ["mlship.api", "onnxruntime", "numpy"]
     assert tools == []
     size = docker_engine.images.get(images.api).attrs["Size"]
     base = docker_engine.images.get(base_image("PYTHON_IMAGE")).attrs["Size"]
     print(f"\nAPI image {size / 1e6:.0f} MB ({(size - base) / 1e6:.0f} MB above its base)")
+
+
+def test_api_image_refuses_a_model_it_cannot_run_and_says_why(
+    images: ProjectImages, docker_engine: Any, tmp_path: Path
+) -> None:
+    # A model without an ONNX form needs scikit-learn, which the image does not carry: the
+    # version is refused with the reason and the fix, and the service stays up (live).
+    model = save_model_dir(tmp_path / "model")
+    mlmodel = yaml.safe_load((model / "MLmodel").read_text())
+    mlmodel["metadata"]["serving"] = {"runtime": "sklearn", "reason": "converter failed"}
+    (model / "MLmodel").write_text(yaml.safe_dump(mlmodel))
+    for path in (tmp_path, *tmp_path.rglob("*")):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    container = docker_engine.containers.run(
+        images.api,
+        detach=True,
+        volumes={str(model): {"bind": "/opt/mlship/model", "mode": "ro"}},
+        ports={"8000/tcp": ("127.0.0.1", None)},
+    )
+    try:
+        reasons: dict[str, str] = {}
+        deadline = time.monotonic() + 120
+        while not reasons and time.monotonic() < deadline:
+            time.sleep(0.5)
+            container.reload()
+            port = (container.attrs["NetworkSettings"]["Ports"].get("8000/tcp") or [{}])[0]
+            if "HostPort" not in port or container.status != "running":
+                continue
+            base = f"http://127.0.0.1:{port['HostPort']}"
+            try:
+                reasons = httpx.get(f"{base}/model").json()["failed_versions"]
+            except httpx.HTTPError:
+                continue
+        logs = container.logs().decode(errors="replace")
+        assert reasons, logs[-3000:]
+        assert httpx.get(f"{base}/health/live").status_code == 200
+        assert httpx.get(f"{base}/health/ready").status_code == 503
+    finally:
+        container.remove(force=True)
+    assert any("mlship-api[sklearn]" in reason for reason in reasons.values()), reasons
 
 
 def test_api_image_rejects_bad_settings_without_a_traceback(images: ProjectImages) -> None:

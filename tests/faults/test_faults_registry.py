@@ -133,6 +133,9 @@ def artifact_files(server: MlflowServer, version: str) -> list[Path]:
     assert source, f"version {version} has no source"
     if source.startswith("models:/"):
         source = client.get_logged_model(source.removeprefix("models:/")).artifact_location
+    if source.startswith("runs:/"):
+        run_id, _, inner = source.removeprefix("runs:/").partition("/")
+        source = f"{client.get_run(run_id).info.artifact_uri}/{inner}"
     relative = source.removeprefix("mlflow-artifacts:").lstrip("/")
     files = [
         path for path in (server.workdir / "artifacts" / relative).rglob("*") if path.is_file()
@@ -143,10 +146,11 @@ def artifact_files(server: MlflowServer, version: str) -> list[Path]:
 
 def test_promoted_version_with_corrupt_artifact_is_not_swapped_in(stack: Stack) -> None:
     broken = register_model(stack.server.uri, NAME, alias=None)
-    pickles = [path for path in artifact_files(stack.server, broken) if path.suffix == ".pkl"]
-    assert pickles, "the model artifact holds no pickle to corrupt"
-    for path in pickles:
-        path.write_bytes(b"not a pickle: corrupted in the artifact store")
+    # The served form: the file the API loads into ONNX Runtime.
+    served = [path for path in artifact_files(stack.server, broken) if path.suffix == ".onnx"]
+    assert served, "the model artifact holds no ONNX file to corrupt"
+    for path in served:
+        path.write_bytes(b"not a model: corrupted in the artifact store")
     failed_before = reload_count(stack.api, "failed")
 
     mlflow.MlflowClient(stack.server.uri).set_registered_model_alias(NAME, "production", broken)

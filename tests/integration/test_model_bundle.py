@@ -131,7 +131,11 @@ def assert_bundle(bundle: Path, summary: dict[str, Any], source: MlflowServer, r
         if path.is_file() and path.name != "manifest.json"
     }
     assert manifest["files"] == on_disk
-    assert {"model/MLmodel", "gate_report.json", "gate_report.md"} <= on_disk.keys()
+    assert {"model/MLmodel", "model/model.onnx", "gate_report.json", "gate_report.md"} <= set(
+        on_disk
+    )
+    assert manifest["files"]["model/model.onnx"] == sha256(bundle / "model" / "model.onnx")
+    assert (manifest["params"]["seed"], manifest["params"]["test_size"]) == ("42", "0.2")
     assert "registered_model_meta" not in {Path(name).name for name in on_disk}
     signature = Model.load(str(bundle / "model" / "MLmodel")).signature
     assert signature is not None
@@ -222,6 +226,10 @@ def test_a_gated_version_is_exported_verified_registered_gated_promoted_and_rest
     report = validate(delivery, policy, "1", None)
     assert report.passed
     assert (report.production_version, report.production_registry) == (None, persistent.uri)
+    # The registering run carries the training split, so parity is recomputed here too.
+    parity = next(check for check in report.checks if check.kind == "onnx_parity")
+    assert parity.detail.startswith("float64 ONNX form on 30 test rows"), parity.detail
+    assert client.get_run(registered["run_id"]).data.params["seed"] == "42"
     promotion = cli_json(capsys, persistent.uri, model_name, "promote", "--version", "1")
     assert promotion["before"] == {"production": None, "previous": None}
     record = tmp_path / "promotion-1.json"

@@ -88,6 +88,13 @@ def assert_registry_contract(settings: Settings, first: TrainResult) -> None:
     assert metadata["class_names"] == ["setosa", "versicolor", "virginica"]
     assert set(metadata["feature_quantiles"]) == set(FEATURE_NAMES)
     assert len(metadata["smoke_sample"]["inputs"]) == len(metadata["smoke_sample"]["expected"])
+    # The served form travels in the version's model directory.
+    assert metadata["serving"]["runtime"] == "onnx"
+    assert metadata["serving"]["input_dtype"] == "float64"
+    location = client.get_model_version_download_uri(settings.model_name, first.version)
+    model_files = {Path(item.path).name for item in client.list_artifacts(first.run_id, "model")}
+    assert {"MLmodel", "model.onnx", "model.skops"} <= model_files
+    assert location.rstrip("/").endswith("/model")
 
 
 def test_refusals_then_gate_and_promotion(
@@ -113,7 +120,9 @@ def test_refusals_then_gate_and_promotion(
     report = validate(settings, load_thresholds(None), None, tmp_path)
     assert report.passed
     assert report.production_version is None
-    assert {check.kind for check in report.checks} == {"threshold", "smoke"}
+    assert {check.kind for check in report.checks} == {"threshold", "smoke", "onnx_parity"}
+    parity = next(check for check in report.checks if check.kind == "onnx_parity")
+    assert parity.detail.startswith("float64 ONNX form on 30 test rows: 0 rows with another")
     written = json.loads((tmp_path / "gate_report.json").read_text())
     assert written["passed"] is True
     assert aliases(settings) == {"challenger": first.version}
@@ -193,4 +202,8 @@ def test_a_different_input_signature_is_rejected(settings: Settings) -> None:
         )
     report = validate(settings, load_thresholds(None), str(info.registered_model_version), None)
     assert "signature" in {check.name for check in report.failing}
+    # Logged without training's served form: the gate says how to fix it.
+    parity = next(check for check in report.checks if check.kind == "onnx_parity")
+    assert not parity.passed
+    assert parity.detail.startswith("no served form: retrain")
     assert aliases(settings) == {"production": production.version}

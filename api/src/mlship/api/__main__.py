@@ -20,13 +20,20 @@ from mlship.api.settings import Settings
 
 def _settings() -> Settings:
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in issue['loc']) or 'settings'}: {issue['msg']}"
             for issue in error.errors()
         )
         sys.exit(f"mlship-api: invalid settings: {problems}")
+    from mlship.api.source import source_for  # noqa: PLC0415
+
+    try:  # the model source's own rules: URI forms, a tracking server's URL
+        source_for(settings.model_uri, settings.tracking_uri)
+    except ValueError as error:
+        sys.exit(f"mlship-api: invalid settings: {error}")
+    return settings
 
 
 def _prepare_multiprocess_dir(settings: Settings) -> None:
@@ -47,9 +54,8 @@ def serve(settings: Settings) -> None:
     from mlship.api.logs import log_config  # noqa: PLC0415
 
     uvicorn.run(
-        "mlship.api.app:entry_from_environment",
+        "mlship.api.app:app_from_environment",
         factory=True,
-        interface="asgi3",  # the compiled lane is not a Python coroutine function
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
@@ -69,7 +75,9 @@ def fetch(settings: Settings, destination: Path) -> None:
         write_registry_metadata,
     )
 
-    source = source_for(settings.model_uri, settings.tracking_uri)
+    source = source_for(
+        settings.model_uri, settings.tracking_uri, settings.registry_timeout_seconds
+    )
     if not isinstance(source, RegistrySource):
         sys.exit(f"mlship-api fetch: API_MODEL_URI must be a models:/ URI, got {source.uri}")
     if destination.exists() and any(destination.iterdir()):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,13 +12,12 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
-from mlship.api import compiled
 from mlship.api.auth import KeyChecker
 from mlship.api.docs import install_docs
 from mlship.api.hotpath import ServiceApp
 from mlship.api.manager import ModelManager
 from mlship.api.metrics import Metrics
-from mlship.api.middleware import ObservabilityMiddleware, RequestObserver, access_logger
+from mlship.api.middleware import ObservabilityMiddleware, RequestObserver
 from mlship.api.responses import ApiError, api_error_handler
 from mlship.api.routes import build_router
 from mlship.api.security import RateLimiter, SecurityHeaders, SecurityHeadersMiddleware
@@ -29,17 +28,11 @@ from mlship.api.v2 import build_v2_router
 
 logger = logging.getLogger("mlship.api")
 
-DESCRIPTION = """Serves an MLflow-registered scikit-learn classifier.
+DESCRIPTION = """Serves an MLflow-registered classifier on ONNX Runtime.
 
 Prediction endpoints take the model's signature as their schema. When API keys
 are configured, send one as `X-API-Key` or `Authorization: Bearer` (the
 Authorize button below)."""
-
-
-def _bound_registry_calls(settings: Settings) -> None:
-    """Fail registry calls fast so an unreachable server is reported, not waited on."""
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(settings.registry_timeout_seconds))
 
 
 def create_app(settings: Settings) -> ServiceApp:
@@ -49,9 +42,15 @@ def create_app(settings: Settings) -> ServiceApp:
         multiprocess_dir=str(multiprocess_dir) if multiprocess_dir else None,
         image_ref=settings.image_ref,
     )
-    source = source_for(settings.model_uri, settings.tracking_uri)
+    source = source_for(
+        settings.model_uri, settings.tracking_uri, settings.registry_timeout_seconds
+    )
     manager = ModelManager(
-        source, metrics, settings.reload_interval_seconds, lane=settings.compiled_lane
+        source,
+        metrics,
+        settings.reload_interval_seconds,
+        batch_max_rows=settings.batch_max_rows,
+        batch_max_wait=settings.batch_max_wait_ms / 1000,
     )
     keys = KeyChecker(
         settings.api_keys(), settings.file_keys_loader(), settings.keys_refresh_seconds
@@ -61,7 +60,6 @@ def create_app(settings: Settings) -> ServiceApp:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        _bound_registry_calls(settings)
         if not service.keys.enabled:
             logger.warning(
                 "no API keys configured: /admin endpoints are disabled and predictions are open"
@@ -71,17 +69,16 @@ def create_app(settings: Settings) -> ServiceApp:
             extra={
                 "model_uri": settings.model_uri,
                 "tracking_uri": settings.tracking_uri,
-                "predict_lane": lane,
+                "batch_max_wait_ms": settings.batch_max_wait_ms,
             },
         )
-        if settings.compiled_lane and not compiled.AVAILABLE:
-            logger.warning(
-                "the compiled lane was not built (no C compiler when mlship-api was installed): "
-                "/predict is served by the Python lane"
-            )
         manager.start()
         flusher = asyncio.create_task(metrics.flush_every(settings.metrics_flush_seconds))
         await manager.wait_for_first_check(settings.startup_load_timeout_seconds)
+        # What start-up allocated lives as long as the process: kept out of the collector's
+        # full passes, which would otherwise walk it all (tens of ms, a p99 spike) while serving.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
@@ -99,50 +96,20 @@ def create_app(settings: Settings) -> ServiceApp:
     )
     app.state.service = service
     app.add_exception_handler(ApiError, api_error_handler)
-    routes = build_router(service)
-    app.include_router(routes.router)
-    app.include_router(build_v2_router(service))
+    router, handlers = build_router(service)
+    v2_router, v2_handlers = build_v2_router(service)
+    app.include_router(router)
+    app.include_router(v2_router)
     install_docs(app, manager)
     observer = RequestObserver(metrics, access_log=settings.access_log)
-    security_headers = SecurityHeaders()
-    app.hot_lane(routes.router, routes.hot, observer, security_headers)
-    lane = _install_compiled_lane(app, service, observer, security_headers)
+    app.dispatch(handlers | v2_handlers, observer, SecurityHeaders())
     app.wrap(lambda inner: ObservabilityMiddleware(inner, observer))
     if settings.cors_allow_origins:
         origins = list(settings.cors_allow_origins)
         app.wrap(lambda inner: cors(inner, origins))
         app.cors_enabled()
-    app.wrap(lambda inner: SecurityHeadersMiddleware(inner, security_headers))
+    app.wrap(lambda inner: SecurityHeadersMiddleware(inner, SecurityHeaders()))
     return app
-
-
-def _install_compiled_lane(
-    app: ServiceApp, service: Service, observer: RequestObserver, headers: SecurityHeaders
-) -> str:
-    """Put the compiled lane in front of /predict where it applies; says which lane serves it.
-
-    With API keys the lane checks the key through the service's ``KeyChecker``;
-    rate limits need the Python lane's accounting, so they keep every call there.
-    """
-    settings, metrics = service.settings, service.metrics
-    if not settings.compiled_lane:
-        return "python (API_COMPILED_LANE=false)"
-    if not compiled.AVAILABLE:
-        return "python (compiled lane not built)"
-    if service.limiter.enabled:
-        return "python (a rate limit is configured)"
-    requests, duration = observer.mirrors("/predict", "POST", 200)
-    failures, _ = observer.mirrors("/predict", "POST", 500)
-    lane = compiled.PredictLane(
-        app, "/predict", app.python_lane("/predict"), service.manager, metrics,
-        headers.for_path("/predict"), requests, failures, duration,
-        metrics.http_duration._upper_bounds,
-        settings.max_body_bytes, bool(settings.cors_allow_origins),
-        access_logger if settings.access_log else None,
-        service.keys if service.keys.enabled else None,
-    )  # fmt: skip
-    app.compiled_lane("/predict", lane)
-    return "compiled"
 
 
 def cors(app: ASGIApp, origins: list[str]) -> ASGIApp:
@@ -158,15 +125,5 @@ def cors(app: ASGIApp, origins: list[str]) -> ASGIApp:
 
 
 def app_from_environment() -> FastAPI:
-    """Factory for ``uvicorn --factory mlship.api.app:app_from_environment``."""
+    """The factory ``mlship-api`` gives uvicorn (and its workers): settings from the environment."""
     return create_app(Settings())
-
-
-def entry_from_environment() -> ASGIApp:
-    """The factory ``mlship-api`` gives uvicorn (and its workers): the app's ``entry``.
-
-    That is the compiled lane in front of the app when one is installed, an
-    ASGI 3 callable uvicorn cannot recognise by inspection, so ``__main__``
-    names the interface (``--interface asgi3`` by hand).
-    """
-    return create_app(Settings()).entry

@@ -2,8 +2,9 @@
 
 The prediction endpoints are served straight from the ASGI scope (see
 ``hotpath.py``) and, for FastAPI's routing, from a Starlette request; ``Call``
-gives both the same view: lower-case headers, the body channel and the
-client's address. ``send_json`` writes a JSON response to a raw ASGI ``send``.
+gives both the same view: lower-case headers, path parameters, the body
+channel and the client's address. ``send_json`` writes a JSON response to a
+raw ASGI ``send``.
 """
 
 from __future__ import annotations
@@ -21,27 +22,37 @@ JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 
 
 class Call:
-    """Lower-case header names to values, the body channel and the client's address."""
+    """Lower-case header names to values, path parameters, the body channel, the client."""
 
-    __slots__ = ("client", "headers", "receive")
+    __slots__ = ("client", "headers", "params", "receive")
 
-    def __init__(self, headers: Mapping[str, str], receive: Receive, client: str | None) -> None:
+    def __init__(
+        self,
+        headers: Mapping[str, str],
+        receive: Receive,
+        client: str | None,
+        params: Mapping[str, str] | None = None,
+    ) -> None:
         self.headers, self.receive, self.client = headers, receive, client
+        self.params = params or {}
 
     @classmethod
-    def from_scope(cls, scope: Scope, receive: Receive) -> Call:
+    def from_scope(
+        cls, scope: Scope, receive: Receive, params: Mapping[str, str] | None = None
+    ) -> Call:
         headers: dict[str, str] = {}
         for name, value in scope["headers"]:
             key = name.decode("latin-1")
             if key not in headers:  # the first of repeated headers wins, as in Starlette
                 headers[key] = value.decode("latin-1")
         client = scope.get("client")
-        return cls(headers, receive, client[0] if client else None)
+        return cls(headers, receive, client[0] if client else None, params)
 
     @classmethod
     def from_request(cls, request: Request) -> Call:
         client = request.client
-        return cls(request.headers, request.receive, client.host if client else None)
+        host = client.host if client else None
+        return cls(request.headers, request.receive, host, request.path_params)
 
     async def json_body(self, max_bytes: int) -> bytes:
         """The body of a JSON request, refusing other content types (415) and big bodies (413)."""

@@ -34,9 +34,9 @@ SECURITY_SCHEMES = {
 
 def _examples(manager: ModelManager) -> dict[str, dict[str, Any]]:
     model = manager.current
-    if model is None or model.artifact.smoke_inputs is None:
+    if model is None or model.files.smoke_inputs is None:
         return {}
-    rows = model.artifact.smoke_inputs[:3].tolist()
+    rows = model.files.smoke_inputs[:3].tolist()
     features = model.features
     named = [dict(zip(features, row, strict=True)) for row in rows]
     return {

@@ -1,17 +1,15 @@
-"""The application class: FastAPI plus a hot lane for the prediction routes.
+"""The application class: FastAPI, plus a direct dispatch of the prediction routes.
 
 FastAPI's routing, dependency solving, Starlette's request and response
-objects and every middleware layer cost more per call than a small model's
-prediction. The prediction endpoints are written as ``CallHandler``s (a
-``Call`` in, JSON content out, ``ApiError`` for refusals), so ``ServiceApp``
-serves them straight from the ASGI scope when method and path match exactly
-(first through the compiled lane, ``lane.pyx``, where one is installed):
-it observes the request (ID, metrics, access log) and adds the security
-headers itself, with the same objects the middleware uses, so answers, metrics
-and logs are the same either way. The handlers are FastAPI routes too
-(``call_endpoint``): that gives them their OpenAPI description, FastAPI's
-answers to other methods, and serves cross-origin calls when CORS is on
-(those need the CORS middleware).
+objects and every middleware layer cost more per call than a prediction on
+ONNX Runtime. The prediction endpoints are written as ``CallHandler``s (a
+``Call`` in, JSON content out, ``ApiError`` for refusals) and registered
+twice over the same objects: as FastAPI routes (``call_endpoint``: their
+OpenAPI description, FastAPI's answers to other methods, CORS) and in
+``ServiceApp``'s dispatch table, which serves a POST to one of their paths
+straight from the ASGI scope. The dispatch observes the request with the
+same ``RequestObserver`` as the middleware and adds the same security
+headers, so answers, metrics and logs are identical either way.
 """
 
 from __future__ import annotations
@@ -19,21 +17,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from fastapi import APIRouter, FastAPI
-from fastapi.routing import APIRoute
+from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mlship.api.call import Call, send_json
 from mlship.api.middleware import RequestObserver
-from mlship.api.responses import ApiError, json_response
+from mlship.api.responses import ApiError, error_body, json_response
 from mlship.api.security import SecurityHeaders
-
-if TYPE_CHECKING:  # built only with a C compiler (compiled.AVAILABLE)
-    from mlship.api.lane import PredictLane
 
 CallHandler = Callable[[Call], Awaitable[Any]]
 logger = logging.getLogger("mlship.api")
@@ -51,102 +45,86 @@ def call_endpoint(handler: CallHandler) -> Callable[[Request], Awaitable[Respons
 @dataclass(frozen=True)
 class HotRoute:
     handler: CallHandler
-    template: str
+    template: str  # e.g. /v2/models/{name}/infer: one path parameter at most
     headers: list[tuple[bytes, bytes]]  # the security headers of the path
 
-
-def _has_origin(scope: Scope) -> bool:
-    return any(name == b"origin" for name, _ in scope["headers"])
+    def match(self, path: str) -> dict[str, str] | None:
+        prefix, brace, rest = self.template.partition("{")
+        if not brace:
+            return {} if path == prefix else None
+        name, _, suffix = rest.partition("}")
+        if not (path.startswith(prefix) and path.endswith(suffix)):
+            return None
+        value = path[len(prefix) : len(path) - len(suffix)]
+        return {name: value} if value and "/" not in value else None
 
 
 class ServiceApp(FastAPI):
-    """FastAPI behind a hot lane for exact matches of the prediction routes."""
+    """FastAPI behind a direct dispatch of POSTs to the prediction routes."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._hot: dict[tuple[str, str], HotRoute] = {}
-        self._compiled: dict[tuple[str, str], ASGIApp] = {}
+        self._exact: dict[str, HotRoute] = {}
+        self._templated: list[HotRoute] = []
         self._entry: ASGIApp = super().__call__
         self._observer: RequestObserver | None = None
         self._cors = False
-        # What a server should call: this app, or the compiled lane in front of it.
-        self.entry: ASGIApp = self
 
     def wrap(self, middleware: Callable[[ASGIApp], ASGIApp]) -> None:
-        """Put ``middleware`` around FastAPI (the hot lane does its work itself)."""
+        """Put ``middleware`` around FastAPI (the dispatch does its work itself)."""
         self._entry = middleware(self._entry)
 
-    def hot_lane(
-        self,
-        router: APIRouter,
-        handlers: dict[str, CallHandler],
-        observer: RequestObserver,
-        headers: SecurityHeaders,
+    def dispatch(
+        self, handlers: dict[str, CallHandler], observer: RequestObserver, headers: SecurityHeaders
     ) -> None:
-        """Serve POST to each path with its handler; each path is a POST route of ``router``."""
-        routes = {
-            route.path
-            for route in router.routes
-            if isinstance(route, APIRoute) and "POST" in (route.methods or ())
-        }
-        for path, handler in handlers.items():
-            if path not in routes:
-                raise ValueError(f"{path} is not a POST route of the router")
-            self._hot[("POST", path)] = HotRoute(handler, path, headers.for_path(path))
+        """Serve POST to each route template with its handler (already a FastAPI route)."""
+        for template, handler in handlers.items():
+            route = HotRoute(handler, template, headers.for_path(template))
+            if "{" in template:
+                self._templated.append(route)
+            else:
+                self._exact[template] = route
         self._observer = observer
 
     def cors_enabled(self) -> None:
         """Cross-origin calls (an ``Origin`` header) then go through the CORS middleware."""
         self._cors = True
 
-    def compiled_lane(self, path: str, lane: PredictLane) -> None:
-        """Serve POST ``path`` with ``lane``; it hands what it does not serve to ``python_lane``.
-
-        ``lane`` also becomes ``entry``: a server calling it directly saves this
-        app's frame on every call of the path.
-        """
-        self._compiled[("POST", path)] = lane
-        self.entry = lane
-
-    def python_lane(self, path: str) -> ASGIApp:
-        """The hot lane of ``path`` in Python (``compiled_lane``'s fallback)."""
-        hot = self._hot[("POST", path)]
-
-        async def serve(scope: Scope, receive: Receive, send: Send) -> None:
-            await self._serve_hot(hot, scope, receive, send)
-
-        return serve
+    def _hot(self, scope: Scope) -> tuple[HotRoute, dict[str, str]] | None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return None
+        if self._cors and any(name == b"origin" for name, _ in scope["headers"]):
+            return None
+        path = scope["path"]
+        exact = self._exact.get(path)
+        if exact is not None:
+            return exact, {}
+        for route in self._templated:
+            params = route.match(path)
+            if params is not None:
+                return route, params
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            route = (scope["method"], scope["path"])
-            compiled = self._compiled.get(route)
-            if compiled is not None:
-                await compiled(scope, receive, send)
-                return
-            hot = self._hot.get(route)
-            if hot is not None:
-                await self._serve_hot(hot, scope, receive, send)
-                return
-        await self._entry(scope, receive, send)
-
-    async def _serve_hot(self, hot: HotRoute, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._cors and _has_origin(scope):
+        hot = self._hot(scope)
+        if hot is None:
             await self._entry(scope, receive, send)
             return
+        route, params = hot
         observer = self._observer
-        assert observer is not None  # noqa: S101 (set with the hot routes)
+        assert observer is not None  # noqa: S101 (set with the routes)
         observation = observer.begin(scope)
         status, extra = 500, None
         try:
             try:
-                content = await hot.handler(Call.from_scope(scope, receive))
+                content = await route.handler(Call.from_scope(scope, receive, params))
                 status = 200
             except ApiError as error:
-                status, content, extra = error.status_code, {"detail": error.detail}, error.headers
+                status, extra = error.status_code, error.headers
+                content = error_body(route.template, error.detail)
             except Exception:
-                logger.exception("unhandled error", extra={"route": hot.template})
-                content = {"detail": "internal server error"}
-            await send_json(send, content, status, extra, [*hot.headers, observation[2]])
+                logger.exception("unhandled error", extra={"route": route.template})
+                content = error_body(route.template, "internal server error")
+            await send_json(send, content, status, extra, [*route.headers, observation[2]])
         finally:
-            observer.end(scope, hot.template, status, observation)
+            observer.end(scope, route.template, status, observation)

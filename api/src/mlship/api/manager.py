@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlship.api.artifact import load_artifact
 from mlship.api.metrics import Metrics
+from mlship.api.model_files import read_model_files
 from mlship.api.served import ServedModel
 from mlship.api.source import ModelRef, ModelSource, NoModelError, RegistryUnreachableError
 
@@ -49,12 +49,12 @@ class ModelManager:
     """The model being served and the task that keeps it current."""
 
     def __init__(
-        self, source: ModelSource, metrics: Metrics, interval: float, *, lane: bool = True
+        self, source: ModelSource, metrics: Metrics, interval: float, **batching: Any
     ) -> None:
         self.source = source
         self.metrics = metrics
         self.interval = interval
-        self.lane = lane  # build versions with the compiled lane's kernel when available
+        self.batching = batching  # ServedModel's batch_max_rows and batch_max_wait
         self.current: ServedModel | None = None
         self.registry = RegistryStatus()
         self.failed_versions: dict[str, str] = {}
@@ -125,7 +125,9 @@ class ModelManager:
             self.metrics.model_info.labels(
                 previous.ref.name, previous.ref.version, previous.ref.run_id or ""
             ).set(0)
+            self.metrics.model_runtime.labels(previous.runtime.name).set(0)
         self.metrics.model_info.labels(ref.name, ref.version, ref.run_id or "").set(1)
+        self.metrics.model_runtime.labels(served.runtime.name).set(1)
         self.metrics.model_loaded.set(1)
         logger.info(
             "model version serving",
@@ -134,8 +136,8 @@ class ModelManager:
                 "model_version": ref.version,
                 "previous_version": previous.ref.version if previous else None,
                 "load_seconds": round(duration, 3),
-                "compiled": served.compiled,
-                "lane": "compiled" if served.kernel is not None else "python",
+                "runtime": served.runtime.name,
+                "runtime_note": served.runtime.note,
             },
         )
         return "loaded"
@@ -144,7 +146,9 @@ class ModelManager:
         workdir = Path(tempfile.mkdtemp(prefix="mlship-model-"))
         try:
             directory = self.source.fetch(ref, workdir)
-            return ServedModel.build(ref, load_artifact(directory), self.metrics, lane=self.lane)
+            return ServedModel.build(
+                ref, read_model_files(directory), self.metrics, **self.batching
+            )
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -182,3 +186,5 @@ class ModelManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self.current is not None:
+            self.current.unload()

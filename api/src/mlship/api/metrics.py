@@ -1,19 +1,32 @@
 """The service's Prometheus metrics (names and labels are a contract with the dashboards).
 
-Each app owns its metric objects and registry, so several apps can live in one
-process (tests). With ``PROMETHEUS_MULTIPROC_DIR`` set, prometheus_client keeps
-values in per-process files and ``render`` merges the workers' files.
-
-The request path records into ``tally`` (see ``tally.py``) and the number of
-requests in flight into ``requests_in_flight``; ``flush`` moves both into the
-metrics, before every exposition and every ``flush_every`` interval.
+The request path counts into plain Python numbers (``Counts`` and ``Buckets``):
+a prometheus_client metric takes a lock, or with several workers writes a
+memory-mapped file, on every update, and a prediction makes several. The model
+metrics of a prediction (class, confidence, drift deciles of every feature) are
+not even computed per request: ``defer`` keeps its rows and probabilities, and
+``settle`` records every pending prediction with a few numpy operations, before
+each scrape and flush and every ``SETTLE_ROWS`` rows. A custom
+collector (prometheus_client's public ``Collector`` API) turns those numbers into
+metric families when scraped. With several workers each one writes its numbers
+to ``PROMETHEUS_MULTIPROC_DIR`` every ``API_METRICS_FLUSH_SECONDS`` and a scrape
+sums every worker's file (a dead worker's counts stay, as counters must).
+The few gauges that change rarely are prometheus_client's own, in its
+multiprocess mode.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -23,135 +36,272 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-
-from mlship.api.tally import Tally
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 TENTHS = tuple(round(0.1 * step, 1) for step in range(1, 11))
 LOAD_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 INFERENCE_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
+Key = tuple[str, ...]
+Recorder = Callable[[np.ndarray, np.ndarray], None]
+# Rows kept before they are recorded: bounds memory, staleness and the cost of one settle,
+# which the request that triggers it pays. A call of this many rows is recorded at once.
+SETTLE_ROWS = 256
 
 
-class Metrics:
-    """Every metric the service exports."""
+class Counts:
+    """A counter family: label values -> total."""
+
+    def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
+        self.name, self.documentation, self.labels = name, documentation, tuple(labels)
+        self.values: dict[Key, float] = {}
+
+    def inc(self, key: Key, amount: float = 1.0) -> None:
+        self.values[key] = self.values.get(key, 0.0) + amount
+
+    def family(self, values: dict[Key, float]) -> Metric:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labels)
+        for key, total in sorted(values.items()):
+            family.add_metric(list(key), total)
+        return family
+
+
+class Buckets:
+    """A histogram family: label values -> one count per bucket (``le`` semantics), then the sum."""
+
+    def __init__(
+        self, name: str, documentation: str, labels: Sequence[str], bounds: Sequence[float]
+    ) -> None:
+        self.name, self.documentation, self.labels = name, documentation, tuple(labels)
+        self.bounds = [*bounds, float("inf")]
+        self.values: dict[Key, list[float]] = {}
+
+    def slots(self, key: Key) -> list[float]:
+        found = self.values.get(key)
+        if found is None:
+            found = self.values[key] = [0.0] * (len(self.bounds) + 1)
+        return found
+
+    def observe(self, key: Key, value: float) -> None:
+        slots = self.slots(key)
+        slots[bisect_left(self.bounds, value)] += 1
+        slots[-1] += value
+
+    def add(self, key: Key, counts: Iterable[float], total: float) -> None:
+        """Many observations at once: ``counts[i]`` fell in bucket ``i``, ``total`` is their sum."""
+        slots = self.slots(key)
+        for index, count in enumerate(counts):
+            slots[index] += count
+        slots[-1] += total
+
+    def family(self, values: dict[Key, list[float]]) -> Metric:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labels)
+        for key, slots in sorted(values.items()):
+            cumulative, buckets = 0.0, []
+            for bound, count in zip(self.bounds, slots, strict=False):
+                cumulative += count
+                buckets.append((floatToGoString(bound), cumulative))  # type: ignore[no-untyped-call]
+            family.add_metric(list(key), buckets, slots[-1])
+        return family
+
+
+def _summed(snapshots: Iterable[dict[str, Any]], name: str) -> dict[Key, Any]:
+    """One family's values summed over the workers' snapshots (slot by slot for histograms)."""
+    merged: dict[Key, Any] = {}
+    for snapshot in snapshots:
+        for labels, value in snapshot.get(name, []):
+            key, previous = tuple(labels), merged.get(tuple(labels))
+            if previous is None:
+                merged[key] = value
+            elif isinstance(value, list):
+                merged[key] = [a + b for a, b in zip(previous, value, strict=True)]
+            else:
+                merged[key] = previous + value
+    return merged
+
+
+class Metrics(Collector):
+    """Every metric the service exports; also the collector of the request-path numbers."""
 
     def __init__(self, *, multiprocess_dir: str | None = None, image_ref: str = "") -> None:
-        self.multiprocess_dir = multiprocess_dir
-        self.tally = Tally()
+        self.multiprocess_dir = Path(multiprocess_dir) if multiprocess_dir else None
         self.requests_in_flight = 0
-        self.registry = CollectorRegistry(auto_describe=True)
-        registry = self.registry
-        self.http_requests = Counter(
+        self._pending: list[tuple[Recorder, np.ndarray, np.ndarray]] = []
+        self._pending_rows = 0
+        self.http_requests = Counts(
             "mlship_http_requests_total",
             "HTTP requests by route template, method and status class",
             ["route", "method", "status_class"],
-            registry=registry,
         )
-        self.http_duration = Histogram(
+        self.http_duration = Buckets(
             "mlship_http_request_duration_seconds",
             "HTTP request latency by route template and method",
             ["route", "method"],
-            buckets=HTTP_BUCKETS,
-            registry=registry,
+            HTTP_BUCKETS,
         )
-        self.in_flight = Gauge(
-            "mlship_http_requests_in_flight",
-            "HTTP requests being served",
-            registry=registry,
-            multiprocess_mode="livesum",
-        )
-        self.model_info = Gauge(
-            "mlship_model_info",
-            "1 for the model version being served",
-            ["model_name", "model_version", "run_id"],
-            registry=registry,
-            multiprocess_mode="livemax",
-        )
-        self.build_info = Gauge(
-            "mlship_build_info",
-            "1, labelled with the image this process runs (API_IMAGE_REF, by digest)",
-            ["image_ref"],
-            registry=registry,
-            multiprocess_mode="livemax",
-        )
-        self.model_loaded = Gauge(
-            "mlship_model_loaded",
-            "1 while a model is loaded",
-            registry=registry,
-            multiprocess_mode="livemin",
-        )
-        self.load_duration = Histogram(
-            "mlship_model_load_duration_seconds",
-            "Time to fetch, load and smoke-check a model version",
-            buckets=LOAD_BUCKETS,
-            registry=registry,
-        )
-        self.reloads = Counter(
-            "mlship_model_reloads_total",
-            "Model loads by result (success, failed)",
-            ["result"],
-            registry=registry,
-        )
-        self.registry_reachable = Gauge(
-            "mlship_registry_reachable",
-            "1 when the last registry check succeeded",
-            registry=registry,
-            multiprocess_mode="livemin",
-        )
-        self.predictions = Counter(
+        self.predictions = Counts(
             "mlship_predictions_total",
             "Predicted rows by model version and predicted class",
             ["model_version", "predicted_class"],
-            registry=registry,
         )
-        self.inference_duration = Histogram(
+        self.inference_duration = Buckets(
             "mlship_inference_duration_seconds",
-            "Model time per call (no HTTP, no parsing)",
+            "Runtime time per call (no HTTP, no parsing); endpoint=coalesced for shared calls",
             ["endpoint"],
-            buckets=INFERENCE_BUCKETS,
-            registry=registry,
+            INFERENCE_BUCKETS,
         )
-        self.confidence = Histogram(
-            "mlship_prediction_confidence",
-            "Probability of the predicted class",
-            buckets=TENTHS,
-            registry=registry,
+        self.confidence = Buckets(
+            "mlship_prediction_confidence", "Probability of the predicted class", [], TENTHS
         )
-        self.feature_quantile = Histogram(
+        self.feature_quantile = Buckets(
             "mlship_feature_quantile",
             "Position of observed feature values among the training deciles",
             ["feature"],
-            buckets=TENTHS,
-            registry=registry,
+            TENTHS,
         )
+        self.families: tuple[Counts | Buckets, ...] = (
+            self.http_requests, self.http_duration, self.predictions,
+            self.inference_duration, self.confidence, self.feature_quantile,
+        )  # fmt: skip
+        self.registry = registry = CollectorRegistry(auto_describe=True)
+
+        def gauge(name: str, doc: str, labels: Sequence[str] = (), mode: str = "livemax") -> Gauge:
+            return Gauge(name, doc, labels, registry=registry, multiprocess_mode=mode)  # type: ignore[arg-type]
+
+        self.model_info = gauge(
+            "mlship_model_info", "1 for the model version being served",
+            ["model_name", "model_version", "run_id"],
+        )  # fmt: skip
+        self.model_runtime = gauge(
+            "mlship_model_runtime",
+            "1 for the runtime serving the model (onnx, sklearn)",
+            ["runtime"],
+        )
+        self.build_info = gauge(
+            "mlship_build_info", "1, labelled with the image this process runs (API_IMAGE_REF)",
+            ["image_ref"],
+        )  # fmt: skip
+        self.model_loaded = gauge(
+            "mlship_model_loaded", "1 while a model is loaded", mode="livemin"
+        )
+        self.registry_reachable = gauge(
+            "mlship_registry_reachable", "1 when the last registry check succeeded", mode="livemin"
+        )
+        self.load_duration = Histogram(
+            "mlship_model_load_duration_seconds", "Time to fetch, load and smoke-check a version",
+            buckets=LOAD_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.reloads = Counter(
+            "mlship_model_reloads_total", "Model loads by result (success, failed)", ["result"],
+            registry=registry,
+        )  # fmt: skip
         for result in ("success", "failed"):
             self.reloads.labels(result=result)
         self.build_info.labels(image_ref=image_ref).set(1)
         self.model_loaded.set(0)
         self.registry_reachable.set(0)
+        registry.register(self)
+
+    def defer(self, record: Recorder, rows: np.ndarray, probabilities: np.ndarray) -> None:
+        """Keep a prediction for ``record`` (its model's), to be recorded by ``settle``."""
+        if len(rows) >= SETTLE_ROWS:  # already a bulk: record it now
+            record(rows, probabilities)
+            return
+        self._pending.append((record, rows, probabilities))
+        self._pending_rows += len(rows)
+        if self._pending_rows >= SETTLE_ROWS:
+            self.settle()
+
+    def settle(self) -> None:
+        """Record every pending prediction: one call of its model's recorder per model."""
+        pending, self._pending, self._pending_rows = self._pending, [], 0
+        grouped: dict[Recorder, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+        for record, rows, probabilities in pending:
+            matrices = grouped.setdefault(record, ([], []))
+            matrices[0].append(rows)
+            matrices[1].append(probabilities)
+        for record, (rows_list, probabilities_list) in grouped.items():
+            record(np.vstack(rows_list), np.vstack(probabilities_list))
+
+    def _snapshot(self) -> dict[str, Any]:
+        self.settle()
+        snapshot: dict[str, Any] = {
+            family.name: [[list(key), value] for key, value in list(family.values.items())]
+            for family in self.families
+        }
+        snapshot["pid"], snapshot["in_flight"] = os.getpid(), self.requests_in_flight
+        return snapshot
+
+    def _own_file(self) -> Path:
+        assert self.multiprocess_dir is not None  # noqa: S101 (multiprocess mode only)
+        return self.multiprocess_dir / f"mlship_{os.getpid()}.json"
 
     def flush(self) -> None:
-        """Apply the tallied updates and the in-flight count."""
-        self.tally.flush()
-        self.in_flight.set(self.requests_in_flight)
+        """Write this worker's numbers for the other workers' scrapes (atomic replace)."""
+        if self.multiprocess_dir is None:
+            return
+        target = self._own_file()
+        partial = target.with_suffix(".partial")
+        partial.write_text(json.dumps(self._snapshot()))
+        partial.replace(target)
 
     async def flush_every(self, seconds: float) -> None:
-        """Flush every ``seconds`` until cancelled (what other workers' scrapes read)."""
         while True:
             await asyncio.sleep(seconds)
             self.flush()
 
+    def _snapshots(self) -> Iterator[dict[str, Any]]:
+        yield self._snapshot()
+        if self.multiprocess_dir is None:
+            return
+        own = self._own_file()
+        for path in self.multiprocess_dir.glob("mlship_*.json"):
+            if path != own:
+                with contextlib.suppress(OSError, ValueError):
+                    yield json.loads(path.read_text())
+
+    def collect(self) -> Iterator[Metric]:
+        snapshots = list(self._snapshots())
+        for family in self.families:
+            yield family.family(_summed(snapshots, family.name))
+        in_flight = sum(s.get("in_flight", 0) for s in snapshots if _alive(s.get("pid")))
+        yield GaugeMetricFamily(
+            "mlship_http_requests_in_flight", "HTTP requests being served", value=in_flight
+        )
+
+    def describe(self) -> list[Metric]:
+        return []  # the families are made at scrape time
+
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
-        self.flush()
         if self.multiprocess_dir is None:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
         merged = CollectorRegistry()
-        multiprocess.MultiProcessCollector(merged, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(merged, path=str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
+        merged.register(self)
         return generate_latest(merged), CONTENT_TYPE_LATEST
 
     def close(self) -> None:
-        """Flush, then drop this worker's live gauges from the shared directory."""
+        """Flush with nothing in flight, then drop this worker's live gauges."""
+        self.requests_in_flight = 0
         self.flush()
         if self.multiprocess_dir is not None:
-            multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]
+            multiprocess.mark_process_dead(os.getpid(), str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: object) -> bool:
+    """Whether ``pid`` runs: a dead worker's requests are no longer in flight."""
+    try:
+        os.kill(pid, 0)  # type: ignore[arg-type]
+    except (ProcessLookupError, TypeError):
+        return False
+    except PermissionError:
+        return True
+    return True

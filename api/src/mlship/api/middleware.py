@@ -1,7 +1,7 @@
 """Request IDs, HTTP RED metrics and the access log, as pure ASGI middleware.
 
 ``RequestObserver`` does the work for one request; ``ObservabilityMiddleware``
-applies it to every request that reaches FastAPI, and the prediction hot lane
+applies it to every request that reaches FastAPI, and the prediction dispatch
 (``hotpath.py``) applies it itself. Pure ASGI (not ``BaseHTTPMiddleware``) keeps
 the per-request cost to a few microseconds and never buffers bodies. The route
 label is the matched route template (``/v2/models/{name}/infer``), never the raw path, so label
@@ -15,7 +15,6 @@ import os
 import random
 import re
 import time
-from bisect import bisect_left
 from contextvars import Token
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +25,7 @@ from mlship.api.metrics import Metrics
 access_logger = logging.getLogger("mlship.api.access")
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 STATUS_CLASSES = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def _incoming_id(scope: Scope) -> str | None:
@@ -48,9 +48,6 @@ class RequestObserver:
     def __init__(self, metrics: Metrics, access_log: bool = True) -> None:
         self.metrics = metrics
         self.access_log = access_log
-        # (route, method, status) -> the mirrors of its request counter and latency histogram
-        self._mirrors: dict[tuple[str, str, int], tuple[list[float], list[float]]] = {}
-        self._bounds: list[float] = metrics.http_duration._upper_bounds
         # Request IDs need to be unique, not secret: a seeded generator avoids a system
         # call per request (each worker process seeds its own).
         self._random = random.Random(os.urandom(32))  # noqa: S311
@@ -63,26 +60,17 @@ class RequestObserver:
         header = (b"x-request-id", current_id.encode("latin-1"))
         return started, current_id, header, request_id.set(current_id)
 
-    def mirrors(self, route: str, method: str, status: int) -> tuple[list[float], list[float]]:
-        """The tally mirrors of a route's request counter (status class) and latency histogram."""
-        metrics = self.metrics
-        status_class = STATUS_CLASSES.get(status // 100, "5xx")
-        counter = metrics.tally.counter(metrics.http_requests.labels(route, method, status_class))
-        duration = metrics.tally.histogram(metrics.http_duration.labels(route, method))
-        self._mirrors[(route, method, status)] = counter, duration
-        return counter, duration
-
     def end(self, scope: Scope, template: str, status: int, observation: Observation) -> None:
         """Count the request, log it when it failed (or at debug level) and leave its context."""
         started, current_id, _, token = observation
-        self.metrics.requests_in_flight -= 1
+        metrics = self.metrics
+        metrics.requests_in_flight -= 1
         elapsed = time.perf_counter() - started
-        method = scope["method"]
-        mirrors = self._mirrors.get((template, method, status))
-        counter, duration = mirrors or self.mirrors(template, method, status)
-        counter[0] += 1
-        duration[bisect_left(self._bounds, elapsed)] += 1  # observe(), inlined
-        duration[-1] += elapsed
+        # Label values come from known sets only: a client cannot create new series.
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
+        status_class = STATUS_CLASSES.get(status // 100, "5xx")
+        metrics.http_requests.inc((template, method, status_class))
+        metrics.http_duration.observe((template, method), elapsed)
         if self.access_log:
             self._log(scope, template, status, elapsed, current_id)
         request_id.reset(token)

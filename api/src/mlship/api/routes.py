@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any
 
+import numpy as np
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from mlship.api.call import Call
 from mlship.api.hotpath import CallHandler, call_endpoint
-from mlship.api.responses import ApiError, error_responses, json_response
+from mlship.api.responses import (
+    ApiError,
+    BatchPrediction,
+    Prediction,
+    batch_prediction,
+    error_responses,
+    json_response,
+    prediction,
+)
+from mlship.api.served import NonFiniteOutputError, ServedModel
 from mlship.api.service import Service
-from mlship.api.validation import InputError, TooManyRowsError, decode, parse_batch, parse_single
+from mlship.api.validation import InputError, TooManyRowsError, batch_rows, decode, single_row
 
+Parse = Callable[[Any, ServedModel], np.ndarray]
+Respond = Callable[[ServedModel, np.ndarray, Any], Any]
 NUMBER = {"type": "number"}
 ROW = {
     "oneOf": [
@@ -37,87 +50,72 @@ ERRORS = error_responses(401, 403, 413, 415, 422, 429, 503)
 
 def body_spec(schema: dict[str, Any]) -> dict[str, Any]:
     return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": schema}},
-        },
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
         "security": [{"APIKeyHeader": []}, {"HTTPBearer": []}, {}],
     }
 
 
-class ServiceRoutes(NamedTuple):
-    router: APIRouter
-    hot: dict[str, CallHandler]  # served by ServiceApp's direct dispatch as well
+def predictor(
+    service: Service, parse: Parse, respond: Respond, endpoint: str, refusal: int = 422
+) -> CallHandler:
+    """A prediction endpoint: admit, take the model, read and parse the body, predict, respond.
 
+    Every prediction endpoint is this one sequence; they differ only in how a body
+    becomes rows (``parse``), how probabilities become a body (``respond``) and the
+    status of a refused input (422, or 400 on the Open Inference Protocol).
+    """
+    max_bytes = service.settings.max_body_bytes
 
-def build_router(service: Service) -> ServiceRoutes:
-    router = APIRouter()
-    settings = service.settings
-    manager = service.manager
-
-    async def predict(call: Call) -> dict[str, Any]:
+    async def handle(call: Call) -> Any:
         service.admit(call)
-        model = service.model()
-        body = await call.json_body(settings.max_body_bytes)
+        model = service.model(call.params.get("name"))
+        body = await call.json_body(max_bytes)
         try:
-            row = parse_single(decode(body), model.features)
+            payload = decode(body)
+            rows = parse(payload, model)
         except InputError as error:
-            raise ApiError(422, error.detail()) from None
-        index, probabilities = model.infer_one(row)
-        names = model.class_names
-        return {
-            "class_index": index,
-            "class_name": names[index],
-            "probabilities": dict(zip(names, probabilities, strict=True)),
-            "model_name": model.ref.name,
-            "model_version": model.ref.version,
-        }
-
-    async def predict_batch(call: Call) -> dict[str, Any]:
-        service.admit(call)
-        model = service.model()
-        body = await call.json_body(settings.max_body_bytes)
-        try:
-            rows = parse_batch(decode(body), model.features, settings.max_batch_rows)
-        except InputError as error:
-            raise ApiError(422, error.detail()) from None
+            raise ApiError(
+                refusal, error.detail() if refusal == 422 else error.sentence()
+            ) from None
         except TooManyRowsError as error:
             raise ApiError(413, f"{error} (API_MAX_BATCH_ROWS)") from None
-        probabilities = model.infer(rows, "batch")
-        names = model.class_names
-        indexes = probabilities.argmax(axis=1).tolist()
-        predictions = [
-            {
-                "class_index": index,
-                "class_name": names[index],
-                "probabilities": dict(zip(names, row, strict=True)),
-            }
-            for index, row in zip(indexes, probabilities.tolist(), strict=True)
-        ]
-        return {
-            "model_name": model.ref.name,
-            "model_version": model.ref.version,
-            "predictions": predictions,
-        }
+        try:
+            probabilities = await model.predict(rows, endpoint)
+        except NonFiniteOutputError as error:
+            raise ApiError(refusal, str(error)) from None
+        return respond(model, probabilities, payload)
 
-    router.add_api_route(
-        "/predict",
-        call_endpoint(predict),
-        methods=["POST"],
-        tags=["prediction"],
-        summary="Predict the class of one row",
-        openapi_extra=body_spec(SINGLE_SCHEMA),
-        responses=ERRORS,
-    )
-    router.add_api_route(
-        "/predict/batch",
-        call_endpoint(predict_batch),
-        methods=["POST"],
-        tags=["prediction"],
-        summary="Predict many rows in one vectorised call",
-        openapi_extra=body_spec(BATCH_SCHEMA),
-        responses=ERRORS,
-    )
+    return handle
+
+
+def build_router(service: Service) -> tuple[APIRouter, dict[str, CallHandler]]:
+    """The router, and the prediction handlers for ``ServiceApp``'s dispatch."""
+    router = APIRouter()
+    settings, manager = service.settings, service.manager
+    max_rows = settings.max_batch_rows
+    handlers = {
+        "/predict": predictor(
+            service,
+            lambda payload, model: single_row(payload, model.features),
+            lambda model, probabilities, _: prediction(model, probabilities),
+            "predict",
+        ),
+        "/predict/batch": predictor(
+            service,
+            lambda payload, model: batch_rows(payload, model.features, max_rows),
+            lambda model, probabilities, _: batch_prediction(model, probabilities),
+            "batch",
+        ),
+    }
+    for path, model, summary, schema in (
+        ("/predict", Prediction, "Predict the class of one row", SINGLE_SCHEMA),
+        ("/predict/batch", BatchPrediction, "Predict many rows in one runtime call", BATCH_SCHEMA),
+    ):
+        router.add_api_route(
+            path, call_endpoint(handlers[path]), methods=["POST"], tags=["prediction"],
+            summary=summary, response_model=model, openapi_extra=body_spec(schema),
+            responses=ERRORS,
+        )  # fmt: skip
 
     @router.get("/health/live", tags=["health"], summary="The process is up")
     async def live() -> Response:
@@ -144,7 +142,7 @@ def build_router(service: Service) -> ServiceRoutes:
     @router.get(
         "/model",
         tags=["model"],
-        summary="The model being served and the registry state",
+        summary="The model being served, its runtime and the registry state",
         responses={503: {"description": "no model loaded yet"}},
     )
     async def describe_model() -> Response:
@@ -161,10 +159,7 @@ def build_router(service: Service) -> ServiceRoutes:
         return json_response({**current.describe(), **body})
 
     @router.get(
-        "/metrics",
-        tags=["health"],
-        summary="Prometheus metrics",
-        response_class=PlainTextResponse,
+        "/metrics", tags=["health"], summary="Prometheus metrics", response_class=PlainTextResponse
     )
     async def metrics() -> Response:
         content, content_type = service.metrics.render()
@@ -192,4 +187,4 @@ def build_router(service: Service) -> ServiceRoutes:
             }
         )
 
-    return ServiceRoutes(router, {"/predict": predict, "/predict/batch": predict_batch})
+    return router, handlers

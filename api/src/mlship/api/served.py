@@ -1,194 +1,139 @@
-"""A loaded, smoke-checked model version and the model metrics of its predictions."""
+"""A loaded, smoke-checked model version, and the model metrics of its predictions."""
 
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-from mlship.api import compiled as compiled_lane
-from mlship.api.artifact import Artifact
-from mlship.api.fastpath import RELATIVE_TOLERANCE, LinearPipeline, Proba, RowProba, verified
-from mlship.api.metrics import Metrics
+from mlship.api.batching import AdaptiveBatcher
+from mlship.api.metrics import TENTHS, Metrics
+from mlship.api.model_files import ModelFiles
+from mlship.api.runtime import Runtime, load_runtime
 from mlship.api.source import ModelRef
-from mlship.api.tally import observe
+
+DECILE_BUCKETS = len(TENTHS) + 1  # a position among 9 deciles (0-9), and +Inf
 
 
 class SmokeCheckError(Exception):
     """A new model version gave wrong or malformed answers on its own smoke sample."""
 
 
-def smoke_check(artifact: Artifact, predict_proba: Proba) -> None:
-    inputs = artifact.smoke_inputs
+class NonFiniteOutputError(Exception):
+    """Finite inputs whose arithmetic overflowed: the model has no answer for them."""
+
+
+def smoke_check(files: ModelFiles, runtime: Runtime) -> None:
+    inputs = files.smoke_inputs
     if inputs is None:
         return
-    probabilities = predict_proba(inputs)
-    expected_shape = (len(inputs), len(artifact.class_names))
+    probabilities = runtime.predict_proba(inputs)
+    expected_shape = (len(inputs), len(files.class_names))
     if probabilities.shape != expected_shape:
         raise SmokeCheckError(
             f"predict_proba returned shape {probabilities.shape}, expected {expected_shape}"
         )
     if not np.isfinite(probabilities).all() or not np.allclose(probabilities.sum(axis=1), 1.0):
         raise SmokeCheckError("predict_proba returned rows that are not probabilities")
-    if artifact.smoke_expected is not None:
-        predicted = probabilities.argmax(axis=1)
-        wrong = int((predicted != artifact.smoke_expected).sum())
+    if files.smoke_expected is not None:
+        wrong = int((probabilities.argmax(axis=1) != files.smoke_expected).sum())
         if wrong:
             raise SmokeCheckError(
                 f"{wrong} of {len(inputs)} smoke-sample rows predicted the wrong class"
             )
 
 
-def _add_observations(slots: list[float], upper_bounds: list[float], values: np.ndarray) -> None:
-    """``observe`` every one of ``values``, vectorised (the buckets' ``le`` semantics)."""
-    buckets = np.searchsorted(upper_bounds, values, side="left")
-    for bucket, count in enumerate(np.bincount(buckets, minlength=len(upper_bounds)).tolist()):
-        slots[bucket] += count
-    slots[-1] += float(values.sum())
-
-
 @dataclass
 class ServedModel:
-    """One model version ready to serve; immutable once built, swapped as a whole."""
+    """One model version ready to serve; swapped as a whole, never changed under a request."""
 
     ref: ModelRef
-    artifact: Artifact
-    predict_proba: Proba
-    predict_row: RowProba
+    files: ModelFiles
+    runtime: Runtime
     metrics: Metrics
-    compiled: bool = False
-    lane: bool = True  # use the compiled lane (lane.pyx) when it was built
+    batch_max_rows: int = 64
+    batch_max_wait: float = 0.0
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
-        version = self.ref.version
-        metrics, tally = self.metrics, self.metrics.tally
-        self.features = self.artifact.features
-        self.class_names = self.artifact.class_names
-        self._predicted = [
-            tally.counter(metrics.predictions.labels(model_version=version, predicted_class=name))
-            for name in self.class_names
-        ]
-        self._confidence = tally.histogram(metrics.confidence)
-        self._confidence_bounds: list[float] = metrics.confidence._upper_bounds
-        self._quantiles = [
-            (
-                index,
-                self.artifact.feature_quantiles[name],
-                self.artifact.feature_quantiles[name].tolist(),
-                tally.histogram(metrics.feature_quantile.labels(feature=name)),
-            )
-            for index, name in enumerate(self.features)
-            if name in self.artifact.feature_quantiles
-        ]
-        self._inference = {
-            endpoint: tally.histogram(metrics.inference_duration.labels(endpoint=endpoint))
-            for endpoint in ("predict", "batch", "v2")
-        }
-        self._inference_bounds: list[float] = metrics.inference_duration._upper_bounds
-        self._tenths_bounds: list[float] = metrics.feature_quantile._upper_bounds
-        self.kernel = self._row_kernel() if self.lane and compiled_lane.AVAILABLE else None
-        self.infer_one = (
-            self.kernel.infer_one if self.kernel is not None else self._single_row_path()
+        self.features, self.class_names = self.files.features, self.files.class_names
+        self._class_keys = [(self.ref.version, name) for name in self.class_names]
+        quantiles = self.files.feature_quantiles
+        drifting = [name for name in self.features if name in quantiles]
+        self._columns = [self.features.index(name) for name in drifting]
+        self._deciles = np.array([quantiles[name] for name in drifting]).reshape(len(drifting), -1)
+        self._drift_slots = [self.metrics.feature_quantile.slots((name,)) for name in drifting]
+        self._offsets = np.arange(len(drifting)) * DECILE_BUCKETS
+        self._batcher = (
+            AdaptiveBatcher(self._coalesced, self.batch_max_rows, self.batch_max_wait)
+            if self.batch_max_wait > 0
+            else None
         )
-
-    def _single_row_path(self) -> Callable[[list[float]], tuple[int, list[float]]]:
-        """``infer_one``: the class index and probabilities of one row, metrics recorded.
-
-        This is /predict's hot path. Everything it touches is bound to closure
-        variables here, and ``observe`` is inlined, because attribute lookups
-        and calls per request would cost more than the arithmetic.
-        """
-        predict_row, clock = self.predict_row, time.perf_counter
-        inference, inference_bounds = self._inference["predict"], self._inference_bounds
-        predicted = self._predicted
-        confidence, confidence_bounds = self._confidence, self._confidence_bounds
-        quantiles = [(column, deciles, slots) for column, _, deciles, slots in self._quantiles]
-
-        def infer_one(row: list[float]) -> tuple[int, list[float]]:
-            started = clock()
-            probabilities = predict_row(row)
-            elapsed = clock() - started
-            inference[bisect_left(inference_bounds, elapsed)] += 1
-            inference[-1] += elapsed
-            top = max(probabilities)
-            index = probabilities.index(top)  # the first maximum, as numpy's argmax
-            predicted[index][0] += 1
-            confidence[bisect_left(confidence_bounds, top)] += 1
-            confidence[-1] += top
-            for column, deciles, slots in quantiles:
-                position = bisect_left(deciles, row[column])
-                slots[position] += 1  # position/10 + 0.05 lies in bucket number `position`
-                slots[-1] += position / 10 + 0.05
-            return index, probabilities
-
-        return infer_one
-
-    def _row_kernel(self) -> compiled_lane.RowKernel | None:
-        """``infer_one`` in C, with the same metrics; None for rows too wide for it.
-
-        The C arithmetic is used only where ``predict_row`` is the folded linear
-        pipeline and the kernel reproduces it on the smoke sample; otherwise the
-        kernel calls ``predict_row`` and records the metrics itself.
-        """
-        if len(self.features) > compiled_lane.MAX_FEATURES:
-            return None
-        pipeline = getattr(self.predict_row, "__self__", None)
-        row_scores = pipeline.row_scores if isinstance(pipeline, LinearPipeline) else None
-        quantiles = [(column, deciles, slots) for column, _, deciles, slots in self._quantiles]
-
-        def kernel(scores: list[tuple[list[float], float]] | None) -> compiled_lane.RowKernel:
-            return compiled_lane.RowKernel(
-                scores, self.predict_row, self.features, self.class_names, self.ref.name,
-                self.ref.version, self._predicted, self._confidence, self._confidence_bounds,
-                self._inference["predict"], self._inference_bounds, quantiles,
-            )  # fmt: skip
-
-        built = kernel(row_scores)
-        sample = self.artifact.smoke_inputs
-        if row_scores is not None and sample is not None:
-            for row in sample.tolist():
-                if not np.allclose(
-                    built.probabilities(row), self.predict_row(row), rtol=RELATIVE_TOLERANCE, atol=0
-                ):
-                    return kernel(None)
-        return built
 
     @classmethod
     def build(
-        cls, ref: ModelRef, artifact: Artifact, metrics: Metrics, *, lane: bool = True
+        cls, ref: ModelRef, files: ModelFiles, metrics: Metrics, **batching: Any
     ) -> ServedModel:
-        """Pick the fastest exact ``predict_proba``, smoke-check it and wrap the version."""
-        probes = [array for array in (artifact.smoke_inputs,) if array is not None]
-        if artifact.feature_quantiles and len(artifact.feature_quantiles) == len(artifact.features):
-            probes.append(
-                np.column_stack([artifact.feature_quantiles[name] for name in artifact.features])
-            )
-        probe = np.vstack(probes) if probes else np.empty((0, len(artifact.features)))
-        predict_proba, predict_row, compiled = verified(artifact.estimator, probe)
-        smoke_check(artifact, predict_proba)
-        return cls(ref, artifact, predict_proba, predict_row, metrics, compiled, lane)
+        """Load the runtime the model asks for and smoke-check it on the model's own sample."""
+        runtime = load_runtime(files)
+        smoke_check(files, runtime)
+        return cls(ref, files, runtime, metrics, **batching)
+
+    async def predict(self, rows: np.ndarray, endpoint: str) -> np.ndarray:
+        """Class probabilities for ``rows``, through the batcher when batching is on."""
+        if self._batcher is None:
+            return self.infer(rows, endpoint)
+        return await self._batcher(rows)
+
+    def _coalesced(self, rows: np.ndarray) -> np.ndarray:
+        return self.infer(rows, "coalesced")
 
     def infer(self, rows: np.ndarray, endpoint: str) -> np.ndarray:
-        """Class probabilities for ``rows``; records the model metrics."""
+        """One runtime call; its model metrics are recorded later, in bulk (``Metrics.defer``)."""
         started = time.perf_counter()
-        probabilities = self.predict_proba(rows)
-        observe(self._inference[endpoint], self._inference_bounds, time.perf_counter() - started)
-        predicted = probabilities.argmax(axis=1)
-        counts = np.bincount(predicted, minlength=len(self._predicted)).tolist()
-        for slot, count in zip(self._predicted, counts, strict=True):
-            slot[0] += count
-        confidences = probabilities[np.arange(len(rows)), predicted]
-        _add_observations(self._confidence, self._confidence_bounds, confidences)
-        for column, deciles, _, slots in self._quantiles:
-            positions = np.searchsorted(deciles, rows[:, column], side="left")
-            _add_observations(slots, self._tenths_bounds, positions / 10 + 0.05)
+        probabilities = self.runtime.predict_proba(rows)
+        metrics = self.metrics
+        metrics.inference_duration.observe((endpoint,), time.perf_counter() - started)
+        if not np.isfinite(probabilities).all():
+            raise NonFiniteOutputError(
+                "the input's values overflow the model's arithmetic (its probabilities are not "
+                "finite); values of this magnitude are outside what the model was trained on"
+            )
+        metrics.defer(self._record, rows, probabilities)
         return probabilities
+
+    def _record(self, rows: np.ndarray, probabilities: np.ndarray) -> None:
+        """The model metrics of many predictions: classes, confidence, drift deciles."""
+        metrics = self.metrics
+        predicted = probabilities.argmax(axis=1)
+        for index, count in enumerate(np.bincount(predicted, minlength=len(self._class_keys))):
+            if count:
+                metrics.predictions.inc(self._class_keys[index], float(count))
+        confidences = probabilities[np.arange(len(rows)), predicted]
+        positions = np.searchsorted(TENTHS, confidences)
+        metrics.confidence.add(
+            (), np.bincount(positions, minlength=DECILE_BUCKETS).tolist(), float(confidences.sum())
+        )
+        if self._drift_slots:
+            self._record_drift(rows)
+
+    def _record_drift(self, rows: np.ndarray) -> None:
+        """Each value's position among its feature's training deciles (``le`` bucket = position).
+
+        One ``bincount`` over every feature at once, then only the touched buckets are added.
+        """
+        positions = (self._deciles < rows[:, self._columns, None]).sum(axis=2)
+        width = len(self._drift_slots)
+        counts = np.bincount((positions + self._offsets).ravel(), minlength=width * DECILE_BUCKETS)
+        for flat in np.flatnonzero(counts).tolist():
+            feature, bucket = divmod(flat, DECILE_BUCKETS)
+            self._drift_slots[feature][bucket] += float(counts[flat])
+        totals = positions.sum(axis=0) / 10 + 0.05 * len(rows)
+        for slots, total in zip(self._drift_slots, totals.tolist(), strict=True):
+            slots[-1] += total
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -200,5 +145,10 @@ class ServedModel:
             "loaded_at": self.loaded_at.isoformat(),
             "features": list(self.features),
             "class_names": list(self.class_names),
-            "signature": self.artifact.signature,
+            "signature": self.files.signature,
+            "runtime": self.runtime.name,
+            "runtime_note": self.runtime.note,
         }
+
+    def unload(self) -> None:
+        self.runtime.unload()

@@ -34,8 +34,8 @@ class Service:
         self.keys.protect(call.headers)
         self.limiter.check(call, self.keys)
 
-    def model(self) -> ServedModel:
-        """The model serving now, or 503 while none is loaded."""
+    def model(self, name: str | None = None) -> ServedModel:
+        """The model serving now (404 when ``name`` is another), or 503 while none is loaded."""
         current = self.manager.current
         if current is None:
             raise ApiError(
@@ -43,4 +43,6 @@ class Service:
                 f"no model loaded yet: {self.manager.waiting_reason}",
                 {"Retry-After": str(max(1, int(self.settings.reload_interval_seconds)))},
             )
+        if name is not None and name != current.ref.name:
+            raise ApiError(404, f"model {name!r} is not served here (serving {current.ref.name!r})")
         return current

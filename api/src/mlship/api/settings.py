@@ -52,9 +52,15 @@ class Settings(BaseSettings):
         le=60,
         description="how stale one worker's metrics may be in another worker's /metrics",
     )
-    compiled_lane: bool = Field(
-        default=True,
-        description="serve /predict from the compiled lane when it was built (false: Python only)",
+    batch_max_rows: int = Field(
+        default=64, ge=1, description="rows one coalesced runtime call may hold"
+    )
+    batch_max_wait_ms: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description="how long a prediction may wait for others to share its runtime call; "
+        "0 = no adaptive batching",
     )
     image_ref: str = Field(
         default="",

@@ -13,21 +13,14 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-import yaml
+from mlship.api.model_files import read_mlmodel
+from mlship.api.registry import NoModelError, RegistryClient, RegistryUnreachableError
 
 MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
-NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}
 REGISTRY_METADATA = "registered_model.json"
-
-
-class NoModelError(Exception):
-    """The registry answered, but the model, alias or version does not exist (yet)."""
-
-
-class RegistryUnreachableError(Exception):
-    """The registry could not be asked (down, timing out, answering errors)."""
+__all__ = ["NoModelError", "RegistryUnreachableError"]
 
 
 @dataclass(frozen=True)
@@ -55,60 +48,31 @@ class RegistrySource:
 
     uses_registry = True
 
-    def __init__(self, uri: str, tracking_uri: str | None) -> None:
+    def __init__(self, uri: str, tracking_uri: str | None, timeout: float = 5.0) -> None:
         match = MODELS_URI.match(uri)
         if match is None:
             raise ValueError(f"model URI {uri!r} is not models:/NAME@ALIAS or models:/NAME/VERSION")
-        self.uri = uri
-        self.name = match["name"]
+        self.uri, self.name = uri, match["name"]
         self.alias: str | None = match["alias"]
         self.version: str | None = match["version"]
-        self.tracking_uri = tracking_uri
-        self._cached_client: Any = None
-
-    def _client(self) -> Any:
-        """One client for every poll (calls are serialised by the model manager)."""
-        if self._cached_client is None:
-            # Imported here: mlflow is slow to import and only this source needs it.
-            from mlflow import MlflowClient  # noqa: PLC0415
-
-            self._cached_client = MlflowClient(
-                tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
-            )
-        return self._cached_client
+        self.client = RegistryClient(tracking_uri or "", timeout)
 
     def resolve(self) -> ModelRef:
-        from mlflow.exceptions import MlflowException  # noqa: PLC0415
-
-        client = self._client()
-        try:
-            if self.alias is not None:
-                found = client.get_model_version_by_alias(self.name, self.alias)
-            else:
-                found = client.get_model_version(self.name, str(self.version))
-        except MlflowException as error:
-            if error.error_code in NOT_FOUND_CODES:
-                raise NoModelError(f"{self.uri}: {error.message}") from error
-            raise RegistryUnreachableError(f"{self.uri}: {error.message}") from error
-        except OSError as error:
-            raise RegistryUnreachableError(f"{self.uri}: {error}") from error
+        found = self.client.version(self.name, self.alias, self.version)
+        if "version" not in found:
+            raise RegistryUnreachableError(f"{self.uri}: the registry's answer names no version")
         return ModelRef(
             name=self.name,
-            version=str(found.version),
-            run_id=found.run_id,
-            aliases=tuple(sorted(getattr(found, "aliases", []) or [])),
+            version=str(found["version"]),
+            run_id=found.get("run_id") or None,
+            aliases=tuple(sorted(found.get("aliases") or [])),
             source=self.uri,
         )
 
     def fetch(self, ref: ModelRef, destination: Path) -> Path:
-        from mlflow.artifacts import download_artifacts  # noqa: PLC0415
-
-        client = self._client()
-        artifact_uri = client.get_model_version_download_uri(ref.name, ref.version)
-        local = download_artifacts(
-            artifact_uri=artifact_uri, dst_path=str(destination), tracking_uri=self.tracking_uri
-        )
-        return Path(local)
+        target = destination / "model"
+        self.client.download(self.client.artifact_path(ref.name, ref.version), target)
+        return target
 
 
 class LocalSource:
@@ -131,7 +95,7 @@ class LocalSource:
         sidecar = self.directory / REGISTRY_METADATA
         if sidecar.is_file():
             facts = json.loads(sidecar.read_text())
-        mlmodel = yaml.safe_load((self.directory / "MLmodel").read_text()) or {}
+        mlmodel = read_mlmodel(self.directory)
         return ModelRef(
             name=str(facts.get("name") or self.directory.resolve().name),
             version=str(facts.get("version") or mlmodel.get("model_uuid") or "local"),
@@ -144,10 +108,10 @@ class LocalSource:
         return self.directory
 
 
-def source_for(uri: str, tracking_uri: str | None) -> ModelSource:
+def source_for(uri: str, tracking_uri: str | None, timeout: float = 5.0) -> ModelSource:
     """The source a model URI names."""
     if uri.startswith("models:/"):
-        return RegistrySource(uri, tracking_uri)
+        return RegistrySource(uri, tracking_uri, timeout)
     path = Path(uri.removeprefix("file://"))
     return LocalSource(path)
 

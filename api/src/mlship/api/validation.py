@@ -1,17 +1,18 @@
-"""Turning request JSON into a float64 matrix, checked against the model's signature.
+"""Every accepted request body turned into a float64 matrix, checked against the model's signature.
 
-Every rejection names the field (``loc``) and the rule broken (``msg``), in
-FastAPI's 422 error shape. The common case (well-formed numbers) is checked
-in bulk; the per-value scan that locates an error only runs on bad input.
+One module for every endpoint: ``/predict`` (values in signature order or named
+features), ``/predict/batch`` (rows of either kind) and the Open Inference
+Protocol's tensors (one [N, features] tensor or one tensor per feature). Each
+rule exists once and every rejection names the field (``loc``) and the rule
+(``msg``). Well-formed numbers are checked in bulk; the per-value scan that
+locates an error runs only on bad input.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-from collections.abc import Callable, Sequence
-from math import isfinite
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,10 +20,25 @@ import orjson
 
 Loc = tuple[str | int, ...]
 NUMBER_TYPES = frozenset({int, float})
+V2_DATATYPES = frozenset(
+    {
+        "FP64",
+        "FP32",
+        "FP16",
+        "INT8",
+        "INT16",
+        "INT32",
+        "INT64",
+        "UINT8",
+        "UINT16",
+        "UINT32",
+        "UINT64",
+    }
+)
 
 
 class InputError(Exception):
-    """Input that breaks a rule; becomes a 422 response."""
+    """Input that breaks a rule: a 422 (``/predict``) or a 400 (V2)."""
 
     def __init__(self, loc: Loc, msg: str, kind: str) -> None:
         super().__init__(msg)
@@ -31,9 +47,12 @@ class InputError(Exception):
     def detail(self) -> list[dict[str, Any]]:
         return [{"loc": list(self.loc), "msg": self.msg, "type": self.kind}]
 
+    def sentence(self) -> str:
+        return f"{'.'.join(str(part) for part in self.loc)}: {self.msg}"
+
 
 class TooManyRowsError(Exception):
-    """A batch larger than the configured limit; becomes a 413 response."""
+    """More rows than ``API_MAX_BATCH_ROWS``: a 413."""
 
 
 def decode(body: bytes) -> Any:
@@ -44,8 +63,8 @@ def decode(body: bytes) -> Any:
         pass
     try:
         return json.loads(body, parse_constant=float)
-    except (ValueError, RecursionError) as error:
-        raise InputError(("body",), f"body is not valid JSON: {error}", "json_invalid") from error
+    except (ValueError, RecursionError):
+        raise InputError(("body",), "body is not valid JSON", "json_invalid") from None
 
 
 def _describe(value: Any) -> str:
@@ -53,132 +72,138 @@ def _describe(value: Any) -> str:
         return "a boolean"
     if isinstance(value, float):
         return repr(value).replace("nan", "NaN").replace("inf", "Infinity")
-    return {str: "a string", list: "an array", dict: "an object", type(None): "null"}.get(
-        type(value), type(value).__name__
-    )
+    names = {str: "a string", list: "an array", dict: "an object", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
 
 
-def _check_value(value: Any, loc: Loc) -> float:
-    if type(value) not in NUMBER_TYPES:
-        raise InputError(loc, f"must be a finite number, got {_describe(value)}", "number_type")
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf
-    if not math.isfinite(number):
-        raise InputError(loc, f"must be a finite number, got {_describe(value)}", "finite_number")
-    return number
-
-
-def _row(value: Any, features: Sequence[str], loc: Loc) -> list[Any]:
-    """One row as an ordered list of raw values (types not yet checked)."""
-    if type(value) is list:
-        if len(value) != len(features):
-            raise InputError(
-                loc,
-                f"expected {len(features)} values ({', '.join(features)}), got {len(value)}",
-                "row_length",
-            )
-        return value
-    if type(value) is dict:
-        return _named(value, features, loc)
-    raise InputError(
-        loc, f"a row must be an array of numbers or an object, got {_describe(value)}", "row_type"
-    )
-
-
-def _named(mapping: dict[str, Any], features: Sequence[str], loc: Loc) -> list[Any]:
-    unknown = [key for key in mapping if key not in features]
-    if unknown:
-        raise InputError(
-            (*loc, unknown[0]),
-            f"unknown feature; the model's signature has {', '.join(features)}",
-            "unknown_feature",
-        )
-    for name in features:
-        if name not in mapping:
-            raise InputError((*loc, name), "field required by the model's signature", "missing")
-    return [mapping[name] for name in features]
-
-
-def _matrix(rows: list[list[Any]], loc_of: Callable[[int], Loc]) -> np.ndarray:
-    if {type(value) for row in rows for value in row} <= NUMBER_TYPES:
+def _matrix(rows: list[list[Any]], loc_of: Any) -> np.ndarray:
+    """``rows`` as a matrix when every value is a finite number; else name the first bad one."""
+    if all(set(map(type, row)) <= NUMBER_TYPES for row in rows):
         try:
             matrix = np.array(rows, dtype=np.float64)
-        except OverflowError:
+        except OverflowError:  # an integer too large for a float: located below
             matrix = None
         if matrix is not None and np.isfinite(matrix).all():
             return matrix
-    # Bad input: find the first offending value and name it.
     for index, row in enumerate(rows):
         for position, value in enumerate(row):
-            _check_value(value, (*loc_of(index), position))
+            kind = "number_type" if type(value) not in NUMBER_TYPES else "finite_number"
+            if kind == "finite_number":
+                try:
+                    if math.isfinite(float(value)):
+                        continue
+                except OverflowError:
+                    pass
+            message = f"must be a finite number, got {_describe(value)}"
+            raise InputError(loc_of(index, position), message, kind)
     raise AssertionError("unreachable: a bad value was not located")  # pragma: no cover
 
 
-def _fix_loc(error: InputError, features: Sequence[str], named: bool) -> InputError:
-    """For named rows, report the feature name rather than its position."""
-    if named and error.loc and isinstance(error.loc[-1], int):
-        error.loc = (*error.loc[:-1], features[error.loc[-1]])
-    return error
+def _row(value: Any, features: Sequence[str], loc: Loc) -> tuple[list[Any], bool]:
+    """One row's raw values in signature order, and whether it named its features."""
+    if type(value) is list:
+        if len(value) != len(features):
+            message = f"expected {len(features)} values ({', '.join(features)}), got {len(value)}"
+            raise InputError(loc, message, "row_length")
+        return value, False
+    if type(value) is not dict:
+        message = f"a row must be an array of numbers or an object, got {_describe(value)}"
+        raise InputError(loc, message, "row_type")
+    for key in value:
+        if key not in features:
+            message = f"unknown feature; the model's signature has {', '.join(features)}"
+            raise InputError((*loc, key), message, "unknown_feature")
+    for name in features:
+        if name not in value:
+            raise InputError((*loc, name), "field required by the model's signature", "missing")
+    return [value[name] for name in features], True
 
 
-def parse_single(payload: Any, features: Sequence[str]) -> list[float]:
-    """``{"features": [..]}`` or ``{"<feature>": value, ..}`` → the row's values as floats."""
-    if type(payload) is dict and len(payload) == 1:  # the common case, checked in bulk
-        row = payload.get("features")
-        if type(row) is list and len(row) == len(features) and "features" not in features:
-            try:
-                if set(map(type, row)) <= NUMBER_TYPES:
-                    values = list(map(float, row))
-                    if all(map(isfinite, values)):
-                        return values
-            except OverflowError:  # an integer too large for a float: named below
-                pass
+def _rows(raw: list[tuple[list[Any], bool]], features: Sequence[str], base: Loc) -> np.ndarray:
+    def loc_of(index: int, position: int) -> Loc:
+        row_loc = (*base, index) if len(raw) > 1 or base[-1] == "instances" else base
+        return (*row_loc, features[position] if raw[index][1] else position)
+
+    return _matrix([values for values, _ in raw], loc_of)
+
+
+def single_row(payload: Any, features: Sequence[str]) -> np.ndarray:
+    """``{"features": [..]}``, ``{"features": {..}}`` or ``{"<feature>": value, ..}`` -> 1 row."""
     if type(payload) is not dict:
         raise InputError(("body",), f"must be a JSON object, got {_describe(payload)}", "body_type")
-    loc: Loc = ("body",)
     if "features" in payload and "features" not in features:
         if len(payload) != 1:
-            raise InputError(loc, 'give either "features" or named features, not both', "shape")
-        loc = ("body", "features")
-        named = type(payload["features"]) is dict
-        row = _row(payload["features"], features, loc)
-    else:
-        named = True
-        row = _named(payload, features, loc)
-    if set(map(type, row)) <= NUMBER_TYPES:  # well-formed named features, checked in bulk
-        with contextlib.suppress(OverflowError):  # an integer too large for a float
-            values = list(map(float, row))
-            if all(map(isfinite, values)):
-                return values
-    try:  # bad input: find the first offending value and name it
-        return [_check_value(value, (*loc, position)) for position, value in enumerate(row)]
-    except InputError as error:
-        raise _fix_loc(error, features, named) from None
+            message = 'give either "features" or named features, not both'
+            raise InputError(("body",), message, "shape")
+        loc: Loc = ("body", "features")
+        return _rows([_row(payload["features"], features, loc)], features, loc)
+    return _rows([_row(payload, features, ("body",))], features, ("body",))
 
 
-def parse_batch(payload: Any, features: Sequence[str], max_rows: int) -> np.ndarray:
-    """``{"instances": [row, ..]}``, rows as arrays or objects → an m-by-n matrix."""
+def batch_rows(payload: Any, features: Sequence[str], max_rows: int) -> np.ndarray:
+    """``{"instances": [row, ..]}``, rows as arrays or objects -> an m-by-n matrix."""
+    loc: Loc = ("body", "instances")
     if type(payload) is not dict or "instances" not in payload:
-        raise InputError(
-            ("body", "instances"), 'field required: {"instances": [row, ...]}', "missing"
-        )
+        raise InputError(loc, 'field required: {"instances": [row, ...]}', "missing")
     instances = payload["instances"]
     if type(instances) is not list:
-        raise InputError(
-            ("body", "instances"), f"must be an array of rows, got {_describe(instances)}", "type"
-        )
+        raise InputError(loc, f"must be an array of rows, got {_describe(instances)}", "type")
     if not instances:
-        raise InputError(("body", "instances"), "must hold at least 1 row", "too_short")
+        raise InputError(loc, "must hold at least 1 row", "too_short")
     if len(instances) > max_rows:
         raise TooManyRowsError(
             f"batch of {len(instances)} rows exceeds the limit of {max_rows} rows"
         )
-    rows = [_row(row, features, ("body", "instances", i)) for i, row in enumerate(instances)]
-    try:
-        return _matrix(rows, lambda index: ("body", "instances", index))
-    except InputError as error:
-        row_index = error.loc[2]
-        named = isinstance(row_index, int) and type(instances[row_index]) is dict
-        raise _fix_loc(error, features, named) from None
+    return _rows([_row(row, features, (*loc, i)) for i, row in enumerate(instances)], features, loc)
+
+
+def _tensor(spec: Any, index: int) -> tuple[str, np.ndarray]:
+    loc: Loc = ("inputs", index)
+    if type(spec) is not dict:
+        raise InputError(loc, "must be an object", "tensor_type")
+    name, shape, data = spec.get("name"), spec.get("shape"), spec.get("data")
+    if type(name) is not str or not name:
+        raise InputError((*loc, "name"), "must be a non-empty string", "tensor_name")
+    if spec.get("datatype") not in V2_DATATYPES:
+        message = f"must be a numeric datatype, got {spec.get('datatype')!r}"
+        raise InputError((*loc, "datatype"), message, "tensor_datatype")
+    if type(shape) is not list or not shape or not all(type(d) is int and d >= 0 for d in shape):
+        raise InputError((*loc, "shape"), "must be a list of sizes", "tensor_shape")
+    flat = np.ravel(np.array(data, dtype=object)) if type(data) is list else None
+    if flat is None:
+        raise InputError((*loc, "data"), "must be an array of numbers", "tensor_data")
+    values = _matrix([flat.tolist()], lambda _, position: (*loc, "data", position))[0]
+    if values.size != math.prod(shape):
+        message = f"{values.size} values do not fill shape {shape}"
+        raise InputError((*loc, "data"), message, "tensor_size")
+    return name, values.reshape(shape)
+
+
+def tensor_rows(payload: Any, features: Sequence[str], max_rows: int) -> np.ndarray:
+    """Open Inference Protocol inputs -> an m-by-n matrix in signature order."""
+    if type(payload) is not dict or type(payload.get("inputs")) is not list:
+        raise InputError(
+            ("inputs",), 'the request must be an object with an "inputs" array', "missing"
+        )
+    tensors = [_tensor(spec, index) for index, spec in enumerate(payload["inputs"])]
+    if len(tensors) == 1 and tensors[0][1].ndim == 2 and tensors[0][1].shape[1] == len(features):
+        rows = tensors[0][1]
+    else:
+        by_name = dict(tensors)
+        missing = [name for name in features if name not in by_name]
+        unknown = [name for name in by_name if name not in features]
+        if missing or unknown:
+            message = (
+                f"expected one [N, {len(features)}] tensor or one tensor per feature "
+                f"({', '.join(features)}); missing {missing}, unknown {unknown}"
+            )
+            raise InputError(("inputs",), message, "tensor_names")
+        columns = [by_name[name].reshape(-1) for name in features]
+        if len({len(column) for column in columns}) != 1:
+            raise InputError(("inputs",), "the feature tensors have different lengths", "shape")
+        rows = np.column_stack(columns)
+    if len(rows) == 0:
+        raise InputError(("inputs",), "the request holds no rows", "too_short")
+    if len(rows) > max_rows:
+        raise TooManyRowsError(f"{len(rows)} rows exceed the limit of {max_rows} rows")
+    return rows

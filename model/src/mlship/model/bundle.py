@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow.artifacts
-from mlflow.entities import Metric, RunStatus
+from mlflow.entities import Metric, Param, RunStatus
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mlship.model.connection import connect
-from mlship.model.errors import MlshipError, RefusedError
+from mlship.model.errors import RefusedError
 from mlship.model.gate import GateReport
 from mlship.model.manifest import (
     MANIFEST,
@@ -32,12 +32,10 @@ from mlship.model.manifest import (
     verify_bundle,
     write_manifest,
 )
-from mlship.model.registry_io import get_version
+from mlship.model.registry_io import create_version, download_model, get_version
 from mlship.model.settings import Settings
 from mlship.model.uris import public_uri
 from mlship.model.validation import write_report
-
-_READY_TIMEOUT_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -96,16 +94,11 @@ def _fill(client: MlflowClient, settings: Settings, version: ModelVersion, targe
             f"the gate report of version {version.version} of {name!r} does not record a pass "
             "of that version; validate it again"
         )
-    # The version's own artifact location: `models:/` URIs would go through MLflow's
-    # process-wide registry and add a registered_model_meta file that is not the model's.
-    location = client.get_model_version_download_uri(name, version.version)
     with tempfile.TemporaryDirectory(prefix="mlship-model-", dir=target) as download:
-        # A directory downloads under its own last name (``artifacts``, ``model``...).
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=location, dst_path=download, tracking_uri=settings.tracking_uri
-        )
-        Path(local).rename(target / MODEL_DIR)
+        local = download_model(client, settings.tracking_uri, version, Path(download))
+        local.rename(target / MODEL_DIR)
     write_report(report, target)
+    run = client.get_run(run_id)
     write_manifest(
         target,
         {
@@ -117,7 +110,9 @@ def _fill(client: MlflowClient, settings: Settings, version: ModelVersion, targe
             "pr": version.tags.get("pr") or None,
             "data_sha256": version.tags["data_sha256"],
             "gate": "passed",
-            "metrics": dict(client.get_run(run_id).data.metrics),
+            "metrics": dict(run.data.metrics),
+            # The split (seed, test_size) travels too: the gate rebuilds it for onnx_parity.
+            "params": dict(run.data.params),
         },
     )
 
@@ -162,7 +157,7 @@ def _lineage_tags(bundle: VerifiedBundle) -> dict[str, str]:
 
 
 def _log_run(client: MlflowClient, settings: Settings, bundle: VerifiedBundle) -> str:
-    """A run holding the bundle's metrics, lineage tags and model; returns its id."""
+    """A run holding the bundle's metrics, params, lineage tags and model; returns its id."""
     experiment = client.get_experiment_by_name(settings.experiment_name)
     experiment_id = (
         experiment.experiment_id
@@ -179,7 +174,8 @@ def _log_run(client: MlflowClient, settings: Settings, bundle: VerifiedBundle) -
     try:
         now = int(time.time() * 1000)
         metrics = [Metric(key, float(value), now, 0) for key, value in manifest["metrics"].items()]
-        client.log_batch(run_id, metrics=metrics)
+        params = [Param(key, str(value)) for key, value in manifest["params"].items()]
+        client.log_batch(run_id, metrics=metrics, params=params)
         client.log_artifacts(run_id, str(bundle.directory / MODEL_DIR), artifact_path=MODEL_DIR)
         # The source's gate report and the manifest, for lineage; the new gate writes gate/.
         for name in (MANIFEST, "gate_report.json", "gate_report.md"):
@@ -189,14 +185,6 @@ def _log_run(client: MlflowClient, settings: Settings, bundle: VerifiedBundle) -
         raise
     client.set_terminated(run_id)
     return run_id
-
-
-def _wait_until_ready(client: MlflowClient, name: str, version: str) -> None:
-    deadline = time.monotonic() + _READY_TIMEOUT_SECONDS
-    while (status := client.get_model_version(name, version).status) != "READY":
-        if status == "FAILED_REGISTRATION" or time.monotonic() > deadline:
-            raise MlshipError(f"version {version} of {name!r} did not become READY ({status})")
-        time.sleep(1.0)
 
 
 def register_bundle(settings: Settings, directory: Path) -> Registration:
@@ -213,18 +201,6 @@ def register_bundle(settings: Settings, directory: Path) -> Registration:
     if known is not None:
         return Registration(name, known.version, known.run_id or "", bundle.bundle_sha256, False)
     run_id = _log_run(client, settings, bundle)
-    try:
-        client.create_registered_model(name)
-    except MlflowException as error:
-        if error.error_code != "RESOURCE_ALREADY_EXISTS":
-            raise
     # No `gate` tag: the version is gated again here, against this registry's production.
-    created = client.create_model_version(
-        name,
-        f"runs:/{run_id}/{MODEL_DIR}",
-        run_id=run_id,
-        tags=_lineage_tags(bundle),
-        await_creation_for=0,
-    )
-    _wait_until_ready(client, name, created.version)
-    return Registration(name, str(created.version), run_id, bundle.bundle_sha256, True)
+    version = create_version(client, name, run_id, _lineage_tags(bundle))
+    return Registration(name, version, run_id, bundle.bundle_sha256, True)

@@ -7,7 +7,23 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mlship.model.thresholds import GatePolicy, MetricRule
+from mlship.model.thresholds import GatePolicy, MetricRule, OnnxParityRule
+
+
+@dataclass(frozen=True)
+class ParityFacts:
+    """The served form of a version and how it compared with scikit-learn on the test split.
+
+    Gathered by ``validation.py``; ``problem`` says why no comparison could be made.
+    """
+
+    runtime: str | None  # "onnx" | "sklearn"; None: the version has no metadata.serving
+    input_dtype: str = "float64"
+    reason: str | None = None  # runtime sklearn: why the converter could not handle it
+    rows: int = 0
+    disagreeing_rows: tuple[int, ...] = ()
+    max_abs_diff: float = 0.0
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -21,12 +37,14 @@ class CandidateFacts:
     # Class names predicted for the smoke sample, None when the model could not predict.
     smoke_predictions: list[str] | None = None
     smoke_error: str | None = None
+    # None when not gathered (production's facts): the candidate's always are.
+    parity: ParityFacts | None = None
 
 
 @dataclass(frozen=True)
 class Check:
     name: str
-    kind: str  # threshold | regression | signature | smoke
+    kind: str  # threshold | regression | signature | smoke | onnx_parity
     passed: bool
     detail: str
     observed: float | None = None
@@ -112,7 +130,10 @@ class GateReport:
 
 
 def _number(value: float | None) -> str:
-    return "" if value is None else f"{value:.4f}"
+    if value is None:
+        return ""
+    # Parity differences and tolerances are tiny: 0.0000 would hide them.
+    return f"{value:.3g}" if 0 < abs(value) < 1e-3 else f"{value:.4f}"
 
 
 def _threshold_check(rule: MetricRule, candidate: CandidateFacts) -> Check:
@@ -183,6 +204,26 @@ def _smoke_check(candidate: CandidateFacts, expected: list[str]) -> Check:
     return Check("smoke", "smoke", True, f"{len(expected)} smoke rows classified correctly")
 
 
+def _parity_check(facts: ParityFacts | None, rule: OnnxParityRule) -> Check:
+    name = "onnx_parity"
+    if facts is None or facts.runtime is None:
+        return Check(name, name, False, "no served form: retrain (no metadata.serving)")
+    if facts.problem is not None:
+        return Check(name, name, False, facts.problem)
+    if facts.runtime == "sklearn":
+        return Check(name, name, True, f"served by scikit-learn: {facts.reason}")
+    limit = rule.for_dtype(facts.input_dtype)
+    passed = not facts.disagreeing_rows and facts.max_abs_diff <= limit
+    rows = ", ".join(str(row) for row in facts.disagreeing_rows[:10])
+    rows = f" (rows {rows}{', ...' if len(facts.disagreeing_rows) > 10 else ''})" if rows else ""
+    detail = (
+        f"{facts.input_dtype} ONNX form on {facts.rows} test rows: "
+        f"{len(facts.disagreeing_rows)} rows with another class{rows}, max |p_onnx - p_sklearn| "
+        f"{facts.max_abs_diff:.3g} {'within' if passed else 'beyond'} {limit:g}"
+    )
+    return Check(name, name, passed, detail, facts.max_abs_diff, limit)
+
+
 def decide(
     policy: GatePolicy,
     model_name: str,
@@ -199,6 +240,7 @@ def decide(
         checks += [_regression_check(rule, candidate, production) for rule in policy.metric]
         checks.append(_signature_check(candidate, production))
     checks.append(_smoke_check(candidate, smoke_expected))
+    checks.append(_parity_check(candidate.parity, policy.onnx_parity))
     return GateReport(
         model_name=model_name,
         version=candidate.version,

@@ -32,6 +32,7 @@ FIELDS: dict[str, tuple[type, ...]] = {
     "data_sha256": (str,),
     "gate": (str,),
     "metrics": (dict,),
+    "params": (dict,),
     "files": (dict,),
 }
 _HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -172,6 +173,8 @@ def _check_fields(directory: Path, manifest: dict[str, Any]) -> None:
         for value in manifest["metrics"].values()
     ):
         raise BundleError(f"{where}: field 'metrics' should map names to numbers")
+    if not all(isinstance(value, str) for value in manifest["params"].values()):
+        raise BundleError(f"{where}: field 'params' should map names to strings")
     unlisted = [name for name in REQUIRED_FILES if name not in manifest["files"]]
     if unlisted:
         raise BundleError(f"{where} does not list {', '.join(unlisted)}")

@@ -6,13 +6,17 @@ import re
 import tomllib
 from importlib.resources import files
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mlship.model.errors import BadConfigError
 
 _METRIC_HEADER = re.compile(r"^\s*\[\[\s*metric\s*\]\]")
+_PARITY_HEADER = re.compile(r"^\s*\[\s*onnx_parity\s*\]")
+# Max |p_onnx - p_sklearn| by the served form's input dtype when the policy is silent.
+# A float32 form rounds every input to float32 (tree ensembles need it), hence looser.
+DEFAULT_PARITY_TOLERANCES: dict[str, float] = {"float64": 1e-6, "float32": 1e-4}
 
 
 class MetricRule(BaseModel):
@@ -32,10 +36,28 @@ class MetricRule(BaseModel):
         return production_value + self.tolerance
 
 
+def _tolerance(default: float) -> Any:
+    return Field(default=default, ge=0.0, le=1.0, allow_inf_nan=False)
+
+
+class OnnxParityRule(BaseModel):
+    """How close the ONNX form's probabilities must be to scikit-learn's on the test split."""
+
+    # strict: `tolerance = true` or `"1e-6"` is a mistake, not a number.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    tolerance: float = _tolerance(DEFAULT_PARITY_TOLERANCES["float64"])
+    float32_tolerance: float = _tolerance(DEFAULT_PARITY_TOLERANCES["float32"])
+
+    def for_dtype(self, input_dtype: str) -> float:
+        return self.float32_tolerance if input_dtype == "float32" else self.tolerance
+
+
 class GatePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     metric: list[MetricRule] = Field(min_length=1)
+    onnx_parity: OnnxParityRule = Field(default_factory=OnnxParityRule)
     source: str = "default"
 
     @field_validator("metric")
@@ -66,6 +88,10 @@ def _where(text: str, location: tuple[int | str, ...]) -> str:
         return f"metric #{index + 1}{line}{rest}"
     if location == ("metric",):
         return "[[metric]] tables"
+    if location and location[0] == "onnx_parity":
+        headers = [n for n, line in enumerate(text.splitlines(), 1) if _PARITY_HEADER.match(line)]
+        line = f" (table at line {headers[0]})" if headers else ""
+        return ".".join(str(part) for part in location) + line
     return ".".join(str(part) for part in location) or "file"
 
 

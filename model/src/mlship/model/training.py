@@ -1,10 +1,16 @@
-"""Fit the Iris pipeline, log everything to MLflow and register a new model version."""
+"""Fit the Iris pipeline, log everything to MLflow and register a new model version.
+
+The model directory is saved locally first so that its served form (``model.onnx``
+and ``metadata.serving``) is part of it before it is logged and registered.
+"""
 
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import mlflow
 import mlflow.sklearn
@@ -16,12 +22,17 @@ from sklearn.preprocessing import StandardScaler
 from mlship.model.connection import connect
 from mlship.model.data import Dataset, Split, load_dataset, split_dataset
 from mlship.model.evaluation import Evaluation, confusion_figure, evaluate
+from mlship.model.manifest import MODEL_DIR
 from mlship.model.metadata import model_metadata
+from mlship.model.registry_io import create_version
+from mlship.model.served_form import add_served_form
 from mlship.model.settings import Settings
 
 # Packages a serving environment needs to load the logged model. Listed explicitly:
 # inferring them would re-import the model in a subprocess on every training run.
-_SERVING_PACKAGES = ("mlflow", "scikit-learn", "numpy", "pandas", "skops")
+_SERVING_PACKAGES = ("mlflow", "scikit-learn", "numpy", "pandas", "skops", "onnxruntime")
+# skops loads only the types it is told to trust; tree models (a forest too) hold these.
+SKOPS_TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
 
 
 @dataclass(frozen=True)
@@ -110,18 +121,22 @@ def train_and_register(settings: Settings) -> TrainResult:
         mlflow.log_text(evaluation.report_text, "classification_report.txt")
         mlflow.log_dict(evaluation.report_dict, "classification_report.json")
         example = split.train_features.head(3)
-        model_info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            signature=infer_signature(example, pipeline.predict(example)),
-            input_example=example,
-            metadata=model_metadata(split.train_features, dataset.class_names),
-            pip_requirements=serving_requirements(),
-            registered_model_name=settings.model_name,
-        )
-    model_version = str(model_info.registered_model_version)
-    for key, value in provenance.items():
-        client.set_model_version_tag(settings.model_name, model_version, key, value)
+        with tempfile.TemporaryDirectory(prefix="mlship-train-") as scratch:
+            model_dir = Path(scratch) / MODEL_DIR
+            mlflow.sklearn.save_model(
+                pipeline,
+                str(model_dir),
+                signature=infer_signature(example, pipeline.predict(example)),
+                input_example=example,
+                metadata=model_metadata(split.train_features, dataset.class_names),
+                pip_requirements=serving_requirements(),
+                skops_trusted_types=SKOPS_TRUSTED_TYPES,
+            )
+            add_served_form(
+                model_dir, pipeline, split.train_features.shape[1], sample=split.train_features
+            )
+            mlflow.log_artifacts(str(model_dir), artifact_path=MODEL_DIR)
+    model_version = create_version(client, settings.model_name, run.info.run_id, provenance)
     return TrainResult(
         model_name=settings.model_name,
         version=model_version,

@@ -1,13 +1,15 @@
-"""The prediction hot lane answers exactly as the same routes do through FastAPI.
+"""The direct dispatch of the prediction routes answers exactly as FastAPI's routing does.
 
 With CORS on, a request carrying ``Origin`` goes through the middleware stack
-and FastAPI's routing; without it, the same request takes the hot lane. Both
+and FastAPI's routing; without it, the same request takes the dispatch. Both
 must give the same status, body, security headers and metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +31,17 @@ CASES: dict[str, dict[str, Any]] = {
         "headers": KEY,
     },
     "batch": {"path": "/predict/batch", "json": {"instances": [[5.1, 3.5, 1.4, 0.2]] * 3}},
+    "v2": {
+        "path": "/v2/models/model/infer",
+        "json": {
+            "inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": SEED["features"]}]
+        },
+    },
+    "v2 bad tensor": {
+        "path": "/v2/models/model/infer",
+        "json": {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "BYTES", "data": ["a"]}]},
+    },
+    "v2 other model": {"path": "/v2/models/other/infer", "json": {"inputs": []}},
     "bad value": {"json": {"features": [5.1, "x", 1.4, 0.2]}, "headers": KEY},
     "not JSON": {"content": b"{", "headers": {**KEY, "Content-Type": "application/json"}},
     "wrong content type": {"content": b"a=1", "headers": {**KEY, "Content-Type": "text/plain"}},
@@ -52,7 +65,7 @@ def call(client: TestClient, case: dict[str, Any], origin: str | None) -> Any:
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
-def test_hot_lane_and_fastapi_give_the_same_answer(
+def test_dispatch_and_fastapi_give_the_same_answer(
     client_for: ClientFactory, case: dict[str, Any]
 ) -> None:
     client = client_for(keys="secret-key", cors_allow_origins=ORIGIN, max_body_bytes=4096)
@@ -83,12 +96,11 @@ def test_both_paths_are_counted_under_the_route_template(client_for: ClientFacto
     assert (requests, predictions) == (3, 3)
 
 
-def test_metrics_are_flushed_on_an_interval_without_a_scrape() -> None:
+def test_each_worker_writes_its_counts_on_an_interval_without_a_scrape(tmp_path: Path) -> None:
     # With several workers, one worker's scrape reads the others' files: each
-    # worker must write its tallied updates by itself.
-    metrics = Metrics()
-    counter = metrics.tally.counter(metrics.predictions.labels("7", "setosa"))
-    counter[0] += 3
+    # worker must write its counts by itself.
+    metrics = Metrics(multiprocess_dir=str(tmp_path))
+    metrics.predictions.inc(("7", "setosa"), 3)
 
     async def run_flusher_briefly() -> None:
         flusher = asyncio.create_task(metrics.flush_every(0.01))
@@ -96,5 +108,24 @@ def test_metrics_are_flushed_on_an_interval_without_a_scrape() -> None:
         flusher.cancel()
 
     asyncio.run(run_flusher_briefly())
-    assert metrics.predictions.labels("7", "setosa")._value.get() == 3
-    assert counter == [0.0]
+    (written,) = tmp_path.glob("mlship_*.json")
+    snapshot = json.loads(written.read_text())
+    assert snapshot["mlship_predictions_total"] == [[["7", "setosa"], 3.0]]
+
+
+def test_a_scrape_sums_every_workers_counts(tmp_path: Path) -> None:
+    worker, other = Metrics(multiprocess_dir=str(tmp_path)), Metrics()
+    other.predictions.inc(("7", "setosa"), 2)
+    other.http_duration.observe(("/predict", "POST"), 0.003)
+    (tmp_path / "mlship_1.json").write_text(json.dumps(other._snapshot()))  # a dead worker's file
+    worker.predictions.inc(("7", "setosa"), 3)
+    worker.http_duration.observe(("/predict", "POST"), 0.02)
+    found = {
+        (sample.name, sample.labels.get("le")): sample.value
+        for family in text_string_to_metric_families(worker.render()[0].decode())
+        for sample in family.samples
+    }
+    assert found[("mlship_predictions_total", None)] == 5
+    assert found[("mlship_http_request_duration_seconds_bucket", "0.005")] == 1
+    assert found[("mlship_http_request_duration_seconds_bucket", "0.025")] == 2
+    assert found[("mlship_http_request_duration_seconds_count", None)] == 2
