@@ -164,6 +164,8 @@ def test_v2_tensors_one_matrix_or_one_per_feature_give_the_same_rows() -> None:
         ({"inputs": [tensor([1, 2, 3], [1, 4])]}, "inputs.0.data: 3 values do not fill shape"),
         ({"inputs": [tensor([1.0, 2.0], [2], "colour")]}, "inputs: expected one [N, 4] tensor"),
         ({"inputs": [tensor([], [0, 4])]}, "inputs: the request holds no rows"),
+        ({"inputs": [tensor([], [2**42, 0, 9])]}, "inputs.0.shape: must have 1 or 2 dimensions"),
+        ({"inputs": [tensor([], [2**62, 0])]}, "inputs.0.data: 0 values do not fill shape"),
     ],
 )
 def test_v2_rejections_name_the_field(payload: Any, sentence: str) -> None:

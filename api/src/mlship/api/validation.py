@@ -157,7 +157,7 @@ def batch_rows(payload: Any, features: Sequence[str], max_rows: int) -> np.ndarr
     return _rows([_row(row, features, (*loc, i)) for i, row in enumerate(instances)], features, loc)
 
 
-def _tensor(spec: Any, index: int) -> tuple[str, np.ndarray]:
+def _tensor(spec: Any, index: int, max_rows: int) -> tuple[str, np.ndarray]:
     loc: Loc = ("inputs", index)
     if type(spec) is not dict:
         raise InputError(loc, "must be an object", "tensor_type")
@@ -169,11 +169,15 @@ def _tensor(spec: Any, index: int) -> tuple[str, np.ndarray]:
         raise InputError((*loc, "datatype"), message, "tensor_datatype")
     if type(shape) is not list or not shape or not all(type(d) is int and d >= 0 for d in shape):
         raise InputError((*loc, "shape"), "must be a list of sizes", "tensor_shape")
+    if len(shape) > 2:  # tabular models take [N, features], [N] or [N, 1]
+        message = f"must have 1 or 2 dimensions ([N, features] or [N]), got {len(shape)}"
+        raise InputError((*loc, "shape"), message, "tensor_shape")
     flat = np.ravel(np.array(data, dtype=object)) if type(data) is list else None
     if flat is None:
         raise InputError((*loc, "data"), "must be an array of numbers", "tensor_data")
     values = _matrix([flat.tolist()], lambda _, position: (*loc, "data", position))[0]
-    if values.size != math.prod(shape):
+    # An empty tensor may name any sizes beside a 0; numpy cannot even shape absurd ones.
+    if values.size != math.prod(shape) or (not values.size and max(shape) > max_rows):
         message = f"{values.size} values do not fill shape {shape}"
         raise InputError((*loc, "data"), message, "tensor_size")
     return name, values.reshape(shape)
@@ -185,7 +189,7 @@ def tensor_rows(payload: Any, features: Sequence[str], max_rows: int) -> np.ndar
         raise InputError(
             ("inputs",), 'the request must be an object with an "inputs" array', "missing"
         )
-    tensors = [_tensor(spec, index) for index, spec in enumerate(payload["inputs"])]
+    tensors = [_tensor(spec, index, max_rows) for index, spec in enumerate(payload["inputs"])]
     if len(tensors) == 1 and tensors[0][1].ndim == 2 and tensors[0][1].shape[1] == len(features):
         rows = tensors[0][1]
     else:
