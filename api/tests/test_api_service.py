@@ -227,3 +227,34 @@ def test_docs_are_served_without_a_cdn(client: TestClient) -> None:
     ]
     assert examples["values"]["value"] == SEED
     assert "APIKeyHeader" in schema["components"]["securitySchemes"]
+
+
+def test_health_answers_head_without_a_body(client: TestClient) -> None:
+    for path in ("/health/live", "/health/ready", "/v2/health/live", "/v2/health/ready"):
+        response = client.head(path)
+        assert response.status_code == 200, path
+        assert response.content == b""
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    "outputs", [{"name": "predict"}, [{"name": 1}], ["predict"], [{"nom": "predict"}]]
+)
+def test_v2_malformed_outputs_are_refused_by_the_protocol(
+    client: TestClient, outputs: object
+) -> None:
+    body = {
+        "inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": SEED["features"]}],
+        "outputs": outputs,
+    }
+    refused = client.post("/v2/models/model/infer", json=body)
+    assert refused.status_code == 400
+    assert refused.json()["error"].startswith("outputs: must be an array of objects")
+
+
+def test_no_redirect_takes_its_host_from_the_request(client: TestClient) -> None:
+    response = client.get(
+        "/health/live/", headers={"Host": "attacker.example"}, follow_redirects=False
+    )
+    assert response.status_code == 404
+    assert "location" not in response.headers

@@ -164,6 +164,26 @@ def test_v2_tensors_one_matrix_or_one_per_feature_give_the_same_rows() -> None:
         ({"inputs": [tensor([1, 2, 3], [1, 4])]}, "inputs.0.data: 3 values do not fill shape"),
         ({"inputs": [tensor([1.0, 2.0], [2], "colour")]}, "inputs: expected one [N, 4] tensor"),
         ({"inputs": [tensor([], [0, 4])]}, "inputs: the request holds no rows"),
+        (
+            {"inputs": [tensor([1, 2, 3, 4.5], [1, 4], datatype="INT32")]},
+            "inputs.0.data.3: must be an integer in [-2147483648, 2147483647] for INT32, got 4.5",
+        ),
+        (
+            {"inputs": [tensor([1, 2, 300, 4], [1, 4], datatype="UINT8")]},
+            "inputs.0.data.2: must be an integer in [0, 255] for UINT8",
+        ),
+        (
+            {"inputs": [tensor([1, -1, 3, 4], [1, 4], datatype="UINT16")]},
+            "inputs.0.data.1: must be an integer in [0, 65535] for UINT16",
+        ),
+        (
+            {"inputs": [tensor([1, 2, 3, 1e39], [1, 4], datatype="FP32")]},
+            "inputs.0.data.3: must be within the range of FP32",
+        ),
+        (
+            {"inputs": [tensor([1.0], [1], "sepal_length"), tensor([2.0], [1], "sepal_length")]},
+            "inputs: input names must be unique, repeated: ['sepal_length']",
+        ),
         ({"inputs": [tensor([], [2**42, 0, 9])]}, "inputs.0.shape: must have 1 or 2 dimensions"),
         ({"inputs": [tensor([], [2**62, 0])]}, "inputs.0.data: 0 values do not fill shape"),
     ],

@@ -93,6 +93,8 @@ def create_app(settings: Settings) -> ServiceApp:
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        # A trailing-slash redirect would send clients to the request's own Host header.
+        redirect_slashes=False,
     )
     app.state.service = service
     app.add_exception_handler(ApiError, api_error_handler)

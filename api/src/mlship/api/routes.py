@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter
+from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -46,6 +47,15 @@ BATCH_SCHEMA = {
     "required": ["instances"],
 }
 ERRORS = error_responses(401, 403, 413, 415, 422, 429, 503)
+
+
+def answer_head(router: APIRouter, *paths: str) -> None:
+    """HEAD on ``paths`` too, as their GET (probes and load balancers send it; no body goes)."""
+    endpoints = {
+        route.path: route.endpoint for route in router.routes if isinstance(route, APIRoute)
+    }
+    for path in paths:
+        router.add_api_route(path, endpoints[path], methods=["HEAD"], include_in_schema=False)
 
 
 def body_spec(schema: dict[str, Any]) -> dict[str, Any]:
@@ -187,4 +197,5 @@ def build_router(service: Service) -> tuple[APIRouter, dict[str, CallHandler]]:
             }
         )
 
+    answer_head(router, "/health/live", "/health/ready")
     return router, handlers

@@ -1,7 +1,7 @@
 """Response hardening and request rate limiting.
 
 ``SecurityHeadersMiddleware`` is pure ASGI: it appends pre-encoded headers
-(``SecurityHeaders``, also used by the prediction hot lane) to every response
+(``SecurityHeaders``, also used by the prediction dispatch) to every response
 start message, so it costs one list concatenation per request.
 ``RateLimiter`` keeps one token bucket per caller (the API key when keys are
 configured, the client address otherwise) in a dict; a request costs one dict

@@ -22,7 +22,7 @@ from mlship.api.responses import (
     json_response,
     v2_infer_response,
 )
-from mlship.api.routes import predictor
+from mlship.api.routes import answer_head, predictor
 from mlship.api.served import ServedModel
 from mlship.api.service import Service
 from mlship.api.validation import V2_DATATYPES, InputError, tensor_rows
@@ -52,8 +52,15 @@ INFER = {
 
 def requested_outputs(payload: Any) -> list[str]:
     """The output names a request asks for (all when it names none)."""
-    requested = payload.get("outputs") or []
-    wanted = [str(output.get("name")) for output in requested if type(output) is dict]
+    requested = payload.get("outputs")
+    if requested is None:
+        return []
+    if type(requested) is not list or not all(
+        type(output) is dict and type(output.get("name")) is str for output in requested
+    ):
+        message = 'must be an array of objects with a "name" string'
+        raise InputError(("outputs",), message, "outputs_shape")
+    wanted = [str(output["name"]) for output in requested]
     unknown = [name for name in wanted if name not in V2_OUTPUTS]
     if unknown:
         message = f"unknown outputs {unknown}; this model has {list(V2_OUTPUTS)}"
@@ -139,4 +146,5 @@ def build_v2_router(service: Service) -> tuple[APIRouter, dict[str, CallHandler]
         service.model(name)
         return json_response({"name": name, "ready": True})
 
+    answer_head(router, "/v2/health/live", "/v2/health/ready")
     return router, {INFER_PATH: infer}

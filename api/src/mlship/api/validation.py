@@ -20,21 +20,14 @@ import orjson
 
 Loc = tuple[str | int, ...]
 NUMBER_TYPES = frozenset({int, float})
-V2_DATATYPES = frozenset(
-    {
-        "FP64",
-        "FP32",
-        "FP16",
-        "INT8",
-        "INT16",
-        "INT32",
-        "INT64",
-        "UINT8",
-        "UINT16",
-        "UINT32",
-        "UINT64",
-    }
-)
+# The protocol's numeric datatypes and the values each can carry: integers in range,
+# or floats within the type's largest finite magnitude.
+INTEGER_RANGES = {
+    **{f"INT{bits}": (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) for bits in (8, 16, 32, 64)},
+    **{f"UINT{bits}": (0, 2**bits - 1) for bits in (8, 16, 32, 64)},
+}
+FLOAT_LIMITS = {"FP16": 65504.0, "FP32": float(np.finfo(np.float32).max), "FP64": math.inf}
+V2_DATATYPES = frozenset(INTEGER_RANGES) | frozenset(FLOAT_LIMITS)
 
 
 class InputError(Exception):
@@ -157,6 +150,21 @@ def batch_rows(payload: Any, features: Sequence[str], max_rows: int) -> np.ndarr
     return _rows([_row(row, features, (*loc, i)) for i, row in enumerate(instances)], features, loc)
 
 
+def _check_datatype(values: np.ndarray, datatype: str, loc: Loc) -> None:
+    """Refuse values the declared datatype cannot carry (a fraction in INT32, 300 in UINT8...)."""
+    if datatype in INTEGER_RANGES:
+        low, high = INTEGER_RANGES[datatype]
+        bad = np.flatnonzero((values != np.floor(values)) | (values < low) | (values > high))
+        rule = f"must be an integer in [{low}, {high}] for {datatype}"
+    else:
+        bad = np.flatnonzero(np.abs(values) > FLOAT_LIMITS[datatype])
+        rule = f"must be within the range of {datatype}"
+    if bad.size:
+        first = int(bad[0])
+        message = f"{rule}, got {_describe(float(values[first]))}"
+        raise InputError((*loc, "data", first), message, "tensor_datatype")
+
+
 def _tensor(spec: Any, index: int, max_rows: int) -> tuple[str, np.ndarray]:
     loc: Loc = ("inputs", index)
     if type(spec) is not dict:
@@ -176,6 +184,7 @@ def _tensor(spec: Any, index: int, max_rows: int) -> tuple[str, np.ndarray]:
     if flat is None:
         raise InputError((*loc, "data"), "must be an array of numbers", "tensor_data")
     values = _matrix([flat.tolist()], lambda _, position: (*loc, "data", position))[0]
+    _check_datatype(values, str(spec["datatype"]), loc)
     # An empty tensor may name any sizes beside a 0; numpy cannot even shape absurd ones.
     if values.size != math.prod(shape) or (not values.size and max(shape) > max_rows):
         message = f"{values.size} values do not fill shape {shape}"
@@ -190,6 +199,10 @@ def tensor_rows(payload: Any, features: Sequence[str], max_rows: int) -> np.ndar
             ("inputs",), 'the request must be an object with an "inputs" array', "missing"
         )
     tensors = [_tensor(spec, index, max_rows) for index, spec in enumerate(payload["inputs"])]
+    names = [name for name, _ in tensors]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InputError(("inputs",), f"input names must be unique, repeated: {repeated}", "names")
     if len(tensors) == 1 and tensors[0][1].ndim == 2 and tensors[0][1].shape[1] == len(features):
         rows = tensors[0][1]
     else:
