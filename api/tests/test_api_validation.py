@@ -129,7 +129,7 @@ def test_batch_over_the_limit_is_refused() -> None:
         batch_rows({"instances": [[1, 2, 3, 4]] * 11}, FEATURES, 10)
 
 
-def tensor(data: Any, shape: list[int], name: str = "input-0", datatype: str = "FP64") -> Any:
+def tensor(data: Any, shape: list[int], name: str = "input-0", datatype: Any = "FP64") -> Any:
     return {"name": name, "shape": shape, "datatype": datatype, "data": data}
 
 
@@ -157,6 +157,10 @@ def test_v2_tensors_one_matrix_or_one_per_feature_give_the_same_rows() -> None:
         ({"inputs": [5]}, "inputs.0: must be an object"),
         (
             {"inputs": [tensor([1], [1, 4], datatype="BYTES")]},
+            "inputs.0.datatype: must be a numeric",
+        ),
+        (
+            {"inputs": [tensor([1], [1, 4], datatype=["FP64"])]},  # unhashable: no TypeError
             "inputs.0.datatype: must be a numeric",
         ),
         ({"inputs": [tensor([1, 2, 3, 4], [1, -4])]}, "inputs.0.shape: must be a list of sizes"),

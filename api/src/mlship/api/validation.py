@@ -172,7 +172,8 @@ def _tensor(spec: Any, index: int, max_rows: int) -> tuple[str, np.ndarray]:
     name, shape, data = spec.get("name"), spec.get("shape"), spec.get("data")
     if type(name) is not str or not name:
         raise InputError((*loc, "name"), "must be a non-empty string", "tensor_name")
-    if spec.get("datatype") not in V2_DATATYPES:
+    datatype = spec.get("datatype")
+    if type(datatype) is not str or datatype not in V2_DATATYPES:  # a list is unhashable
         message = f"must be a numeric datatype, got {spec.get('datatype')!r}"
         raise InputError((*loc, "datatype"), message, "tensor_datatype")
     if type(shape) is not list or not shape or not all(type(d) is int and d >= 0 for d in shape):
@@ -184,7 +185,7 @@ def _tensor(spec: Any, index: int, max_rows: int) -> tuple[str, np.ndarray]:
     if flat is None:
         raise InputError((*loc, "data"), "must be an array of numbers", "tensor_data")
     values = _matrix([flat.tolist()], lambda _, position: (*loc, "data", position))[0]
-    _check_datatype(values, str(spec["datatype"]), loc)
+    _check_datatype(values, datatype, loc)
     # An empty tensor may name any sizes beside a 0; numpy cannot even shape absurd ones.
     if values.size != math.prod(shape) or (not values.size and max(shape) > max_rows):
         message = f"{values.size} values do not fill shape {shape}"
