@@ -156,6 +156,8 @@ def _check_datatype(values: np.ndarray, datatype: str, loc: Loc) -> None:
         low, high = INTEGER_RANGES[datatype]
         bad = np.flatnonzero((values != np.floor(values)) | (values < low) | (values > high))
         rule = f"must be an integer in [{low}, {high}] for {datatype}"
+    elif FLOAT_LIMITS[datatype] == math.inf:
+        return  # FP64 carries every finite number, and values are finite already
     else:
         bad = np.flatnonzero(np.abs(values) > FLOAT_LIMITS[datatype])
         rule = f"must be within the range of {datatype}"
@@ -181,10 +183,11 @@ def _tensor(spec: Any, index: int, max_rows: int) -> tuple[str, np.ndarray]:
     if len(shape) > 2:  # tabular models take [N, features], [N] or [N, 1]
         message = f"must have 1 or 2 dimensions ([N, features] or [N]), got {len(shape)}"
         raise InputError((*loc, "shape"), message, "tensor_shape")
-    flat = np.ravel(np.array(data, dtype=object)) if type(data) is list else None
-    if flat is None:
+    if type(data) is not list:
         raise InputError((*loc, "data"), "must be an array of numbers", "tensor_data")
-    values = _matrix([flat.tolist()], lambda _, position: (*loc, "data", position))[0]
+    if not set(map(type, data)) <= NUMBER_TYPES:  # nested (row-major) data, or bad values
+        data = np.ravel(np.array(data, dtype=object)).tolist()
+    values = _matrix([data], lambda _, position: (*loc, "data", position))[0]
     _check_datatype(values, datatype, loc)
     # An empty tensor may name any sizes beside a 0; numpy cannot even shape absurd ones.
     if values.size != math.prod(shape) or (not values.size and max(shape) > max_rows):
