@@ -146,17 +146,19 @@ PROMTOOL ?= promtool
 OBS_PROMETHEUS := observability/prometheus
 
 .PHONY: obs-check
-obs-check: $(INSTALLED) ## Prometheus config, rules and rule unit tests (promtool); dashboards current and linted
+obs-check: $(INSTALLED) ## Rules and dashboards current with their generator; promtool config, rules, rule tests; dashboard lint
+	$(BIN)/python -m observability.generator --check
 	$(PROMTOOL) check config $(OBS_PROMETHEUS)/prometheus.yml
 	$(PROMTOOL) check rules $(OBS_PROMETHEUS)/rules/*.yml
 	$(PROMTOOL) test rules $(OBS_PROMETHEUS)/tests/*.test.yml
-	$(BIN)/python -m observability.grafana.generator --check
 	$(BIN)/python -m pytest -q -p no:cacheprovider \
+	  tests/observability/test_observability_generator.py tests/observability/test_observability_rules.py \
 	  tests/observability/test_observability_dashboards.py tests/observability/test_observability_compose.py
 
-.PHONY: dashboards
-dashboards: $(INSTALLED) ## Regenerate the Grafana dashboard JSON from observability/grafana/generator
-	$(BIN)/python -m observability.grafana.generator
+.PHONY: obs-generate dashboards
+obs-generate: $(INSTALLED) ## Regenerate the Prometheus rules, their unit tests and the Grafana dashboards from observability/generator
+	$(BIN)/python -m observability.generator
+dashboards: obs-generate ## Same as obs-generate (the dashboards and rules have one generator)
 
 .PHONY: obs-test
 obs-test: $(INSTALLED) ## The observability suite, including the live stack (API, MLflow, Prometheus)
@@ -363,10 +365,11 @@ ACT_FLAGS ?=
 # Base images the steps build on: pulled on GitHub, stand-ins where no registry is reachable.
 ACT_IMAGES = --env PYTHON_IMAGE=$(PYTHON_IMAGE) $(if $(PROMETHEUS_IMAGE),--env PROMETHEUS_IMAGE=$(PROMETHEUS_IMAGE)) \
 	$(if $(POSTGRES_IMAGE),--var POSTGRES_IMAGE=$(POSTGRES_IMAGE))
-# act passes its own environment to the steps: drop make's. The local production's
+# act passes its own environment to the steps: drop make's. --rm: a failed job's
+# containers (its services too) go, as on GitHub, instead of being kept for debugging. The local production's
 # state directory is mounted at the same path (artifact store, deploy remote); pip's
 # cache is a volume the runs share (setup-python caches on GitHub).
-ACT_RUN = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(ACT) -P ubuntu-24.04=$(ACT_RUNNER_IMAGE) --pull=false \
+ACT_RUN = env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(ACT) -P ubuntu-24.04=$(ACT_RUNNER_IMAGE) --pull=false --rm \
 	--no-cache-server --env-file /dev/null --var-file /dev/null $(ACT_IMAGES) \
 	--container-options "-v $(ACT_PROD_DIR):$(ACT_PROD_DIR) -v mlship-act-pip-cache:/root/.cache/pip" \
 	--var CI_MLFLOW_PORT=$(CI_MLFLOW_PORT) --var CI_POSTGRES_PORT=$(CI_POSTGRES_PORT) \

@@ -35,7 +35,15 @@ pytestmark = [pytest.mark.workflow, pytest.mark.slow, pytest.mark.usefixtures("d
 MODEL_NAME = "IrisClassifier"
 
 
+def _act_containers() -> set[str]:
+    listed = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "name=^act-"], capture_output=True, text=True, check=True
+    )
+    return set(listed.stdout.split())
+
+
 def _act(repo: Path, target: str, production: ActProduction, log: Path, *flags: str) -> ActRun:
+    before = _act_containers()
     run = run_make(
         repo,
         target,
@@ -48,6 +56,8 @@ def _act(repo: Path, target: str, production: ActProduction, log: Path, *flags: 
         env=production.environment(),
     )
     print(f"make {target} in {repo.name}: {run.seconds:.0f} s (log: {log})")
+    # Job and service containers go with the run, whether it passed or failed.
+    assert _act_containers() <= before, f"make {target} left act containers behind"
     return run
 
 
