@@ -5,7 +5,6 @@ for the rest the Debian/Ubuntu package that provides each. Standard library
 only: it runs before the project's virtualenv exists.
 
     runner_tools.py install TOOL...   install each missing TOOL's package (apt-get)
-    runner_tools.py check TOOL...     exit 1 unless each TOOL is documented or installable
 """
 
 from __future__ import annotations
@@ -54,13 +53,13 @@ def apt_install(packages: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="runner_tools", description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("install", "check"))
+    parser.add_argument("action", choices=("install",))
     parser.add_argument("tools", nargs="*")
     arguments = parser.parse_args(argv)
     try:
         documented, install = load()
         packages = packages_for(arguments.tools, documented, install)
-        if arguments.action == "install" and packages:
+        if packages:
             print(f"runner-tools: installing {' '.join(packages)}")
             apt_install(packages)
     except ToolError as error:
