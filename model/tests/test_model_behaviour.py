@@ -1,4 +1,4 @@
-"""Behavioural tests of the trained model: canonical flowers, noise, feature directions."""
+"""Behavioural tests of the trained Iris model: canonical flowers, noise, feature directions."""
 
 from __future__ import annotations
 
@@ -9,26 +9,23 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from mlship.model.data import (
-    FEATURE_NAMES,
-    SMOKE_EXPECTED,
-    SMOKE_INPUTS,
-    load_dataset,
-    split_dataset,
-)
-from mlship.model.settings import Settings
+from mlship.model.catalog import Catalog
+from mlship.model.data import load_dataset, split_dataset
 from mlship.model.training import fit
 
 pytestmark = pytest.mark.unit
 
+IRIS = Catalog.discover().get("IrisClassifier")
 CLASSES = ("setosa", "versicolor", "virginica")
+FEATURE_NAMES = IRIS.data.features
+SMOKE_INPUTS = [tuple(row.features) for row in IRIS.smoke]
+SMOKE_EXPECTED = [row.expected for row in IRIS.smoke]
 
 
 @pytest.fixture(scope="module")
 def model() -> Pipeline:
-    settings = Settings()
-    dataset = load_dataset()
-    pipeline, _ = fit(settings, dataset, split_dataset(dataset, test_size=0.2, seed=42))
+    dataset = load_dataset(IRIS)
+    pipeline, _ = fit(IRIS, dataset, split_dataset(dataset, test_size=0.2, seed=42))
     return pipeline
 
 
@@ -42,7 +39,7 @@ def test_canonical_flowers(model: Pipeline, row: tuple[float, ...], expected: st
 
 
 def test_class_centroids_are_confident(model: Pipeline) -> None:
-    dataset = load_dataset()
+    dataset = load_dataset(IRIS)
     for index, name in enumerate(CLASSES):
         centroid = dataset.features[dataset.target == index].mean().to_numpy()
         probabilities = model.predict_proba(frame([centroid]))[0]
@@ -60,7 +57,7 @@ def test_tiny_noise_does_not_change_canonical_predictions(model: Pipeline) -> No
 
 
 def test_noise_barely_moves_probabilities(model: Pipeline) -> None:
-    rows = load_dataset().features.to_numpy()
+    rows = load_dataset(IRIS).features.to_numpy()
     noisy = rows + np.random.default_rng(1).normal(0.0, 0.001, size=rows.shape)
     shift = np.abs(model.predict_proba(frame(rows)) - model.predict_proba(frame(noisy)))
     assert shift.max() < 0.02

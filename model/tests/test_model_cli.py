@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from mlship.model.cli import build_parser, main, settings_from
-from mlship.model.errors import ExitCode, TrackingServerUnreachableError
+from mlship.model.errors import ExitCode, TrackingServerUnreachableError, UsageError
 from mlship.model.reachability import wait_for_tracking_server
 from tests.support.components import free_port
 
@@ -45,7 +46,7 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
         (["promote", "--version", "0"], "positive integer"),
         (["predict", "--features", "1,two,3,4"], "comma-separated numbers"),
         (["predict", "--features", "1,nan,3,4"], "finite"),
-        (["train", "--c", "-1"], "number > 0"),
+        (["train", "--param", "C"], "expected NAME=VALUE"),
         (["status", "--limit", "many"], "invalid int value"),
         (["export", "--out", "bundle"], "the following arguments are required: --version"),
         (["export", "--version", "3"], "the following arguments are required: --out"),
@@ -73,12 +74,76 @@ def test_options_work_before_and_after_the_command() -> None:
     assert settings_from(after).model_name == "M"
 
 
-def test_train_options_become_settings() -> None:
+def test_train_options_become_settings_and_params() -> None:
     arguments = build_parser().parse_args(
-        ["train", "--c", "0.5", "--max-iter", "10", "--seed", "3"]
+        ["train", "--param", "C=0.5", "--param", "solver='lbfgs'", "--seed", "3"]
     )
     settings = settings_from(arguments)
-    assert (settings.c, settings.max_iter, settings.seed) == (0.5, 10, 3)
+    assert settings.seed == 3
+    assert arguments.params == [("C", 0.5), ("solver", "lbfgs")]
+    bare = build_parser().parse_args(["train", "--param", "solver=saga"])
+    assert bare.params == [("solver", "saga")]  # not TOML: kept as text
+
+
+def test_models_lists_the_declared_models(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "--json"]) == ExitCode.OK
+    listed = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert listed["IrisClassifier"]["pipeline"] == "StandardScaler + LogisticRegression"
+    assert listed["BreastCancerForest"]["data"] == "sklearn:breast_cancer"
+    assert len(listed["BreastCancerForest"]["features"]) == 30
+    assert listed["IrisClassifier"]["file"].endswith("models/iris.toml")
+    assert main(["models"]) == ExitCode.OK
+    out = capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["models", "--help"])
+    assert "--tracking-uri" not in capsys.readouterr().out  # no server involved
+    assert "IrisClassifier  (" in out
+    assert "iris.toml)" in out
+    assert "30 features, classes malignant, benign" in out
+
+
+@pytest.mark.parametrize("command", ["train", "validate", "promote", "rollback", "status"])
+def test_an_unknown_model_exits_2_listing_the_known_ones(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    assert main([command, "--model", "Nope", "--tracking-uri", unreachable]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "mlship: error: unknown model 'Nope': the declared models are "
+        "BreastCancerForest, IrisClassifier"
+    )
+
+
+def test_a_bad_param_is_a_configuration_error(capsys: pytest.CaptureFixture[str]) -> None:
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    code = main(["train", "--param", "depth=3", "--tracking-uri", unreachable])
+    assert code == ExitCode.BAD_CONFIG
+    err = capsys.readouterr().err
+    assert "--param: " in err
+    assert "LogisticRegression takes no parameter depth" in err
+    assert "Traceback" not in err
+
+
+def test_the_model_picks_the_registered_name_unless_one_is_given() -> None:
+    from mlship.model.catalog import select  # noqa: PLC0415
+
+    forest = settings_from(build_parser().parse_args(["status", "--model", "BreastCancerForest"]))
+    spec, completed = select(forest)
+    assert (spec.name, completed.model_name) == ("BreastCancerForest",) * 2
+    assert completed.experiment_name == "mlship-breast-cancer"
+    named = settings_from(build_parser().parse_args(["status", "--model-name", "Mine"]))
+    spec, completed = select(named)
+    assert (spec.name, completed.model_name) == ("IrisClassifier", "Mine")
+    by_name = settings_from(
+        build_parser().parse_args(["status", "--model-name", "BreastCancerForest"])
+    )
+    assert select(by_name)[0].name == "BreastCancerForest"
+    crossed = build_parser().parse_args(
+        ["train", "--model", "BreastCancerForest", "--model-name", "IrisClassifier"]
+    )
+    with pytest.raises(UsageError, match="conflicts with MODEL_NAME/--model-name"):
+        select(settings_from(crossed))
 
 
 def test_invalid_settings_from_the_environment(
@@ -95,13 +160,13 @@ def test_malformed_thresholds_fail_before_contacting_the_server(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     thresholds = tmp_path / "gate.toml"
-    thresholds.write_text('[[metric]]\nname = "accuracy"\ndirection = "up"\nbound = 1\n')
+    thresholds.write_text('[gate.metrics.accuracy]\nthreshold = 1\ngreater_is_better = "up"\n')
     unreachable = f"http://127.0.0.1:{free_port()}"
     code = main(["validate", "--thresholds", str(thresholds), "--tracking-uri", unreachable])
     assert code == ExitCode.BAD_CONFIG
     err = capsys.readouterr().err.strip()
     assert err.startswith("mlship: error: thresholds file")
-    assert "metric #1 (line 1).direction" in err
+    assert "gate.metrics.accuracy.greater_is_better: Input should be a valid boolean" in err
 
 
 def test_unreachable_server_is_named_after_bounded_retries() -> None:

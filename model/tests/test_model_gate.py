@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from mlship.model.catalog import Catalog
 from mlship.model.gate import CandidateFacts, GateReport, ParityFacts, decide
-from mlship.model.thresholds import GatePolicy, MetricRule, load_thresholds
+from mlship.model.thresholds import GatePolicy, MetricRule
 
 pytestmark = pytest.mark.unit
 
@@ -19,10 +20,10 @@ SCHEMA: list[dict[str, Any]] = [
 EXPECTED = ["setosa", "versicolor", "virginica"]
 GOOD = {"accuracy": 0.95, "f1_macro": 0.95, "log_loss": 0.15}
 POLICY = GatePolicy(
-    metric=[
-        MetricRule(name="accuracy", direction="min", bound=0.9, tolerance=0.02),
-        MetricRule(name="log_loss", direction="max", bound=0.4, tolerance=0.05),
-    ],
+    metrics={
+        "accuracy": MetricRule(threshold=0.9, greater_is_better=True, tolerance=0.02),
+        "log_loss": MetricRule(threshold=0.4, greater_is_better=False, tolerance=0.05),
+    },
     source="test",
 )
 PARITY = ParityFacts("onnx", "float64", rows=30, max_abs_diff=2e-16)
@@ -36,6 +37,8 @@ def facts(
     smoke_error: str | None = None,
     *,
     parity: ParityFacts | None = PARITY,
+    contract_version: int = 1,
+    expected: list[str] | None = EXPECTED,
 ) -> CandidateFacts:
     return CandidateFacts(
         version,
@@ -45,16 +48,18 @@ def facts(
         smoke,
         smoke_error,
         parity,
+        contract_version=contract_version,
+        smoke_expected=expected,
     )
 
 
 def failing(candidate: CandidateFacts, production: CandidateFacts | None = None) -> list[str]:
-    report = decide(POLICY, "M", candidate, production, EXPECTED)
+    report = decide(POLICY, "M", candidate, production)
     return [check.name for check in report.failing]
 
 
 def test_first_version_gets_absolute_checks_and_smoke_only() -> None:
-    report = decide(POLICY, "M", facts(), None, EXPECTED)
+    report = decide(POLICY, "M", facts(), None)
     assert report.passed
     assert [check.name for check in report.checks] == [
         "threshold:accuracy",
@@ -66,7 +71,7 @@ def test_first_version_gets_absolute_checks_and_smoke_only() -> None:
 
 
 def test_against_production_every_kind_of_check_runs() -> None:
-    report = decide(POLICY, "M", facts(), facts("1"), EXPECTED)
+    report = decide(POLICY, "M", facts(), facts("1"))
     assert report.passed
     assert {check.kind for check in report.checks} == {
         "threshold",
@@ -112,7 +117,7 @@ def test_better_than_production_passes() -> None:
 
 def test_production_without_a_metric_is_not_compared() -> None:
     production = facts("1", metrics={"accuracy": 0.95})
-    report = decide(POLICY, "M", facts(), production, EXPECTED)
+    report = decide(POLICY, "M", facts(), production)
     check = next(c for c in report.checks if c.name == "regression:log_loss")
     assert check.passed
     assert "not compared" in check.detail
@@ -126,17 +131,49 @@ def test_signature_must_match_production() -> None:
     assert failing(facts(schema=None), facts("1")) == ["signature"]
 
 
+def test_a_declared_contract_change_passes_with_a_visible_warning() -> None:
+    narrower = SCHEMA[:3]
+    report = decide(POLICY, "M", facts(schema=narrower, contract_version=2), facts("1"))
+    assert report.passed
+    check = next(check for check in report.checks if check.name == "signature")
+    assert check.warning
+    assert "declared API contract change (contract_version 1 -> 2)" in check.detail
+    assert report.to_dict()["warnings"] == [f"signature: {check.detail}"]
+    markdown = report.to_markdown()
+    assert "Gate PASSED with warnings" in markdown
+    assert f"> **Warning** (signature): {check.detail}" in markdown
+    assert "| signature | pass (**warning**) |" in markdown
+    assert GateReport.from_dict(json.loads(report.compact_json())) == report
+
+
+def test_an_undeclared_contract_change_fails_and_says_how_to_declare_it() -> None:
+    report = decide(POLICY, "M", facts(schema=SCHEMA[:3]), facts("1", contract_version=1))
+    assert [check.name for check in report.failing] == ["signature"]
+    assert "raise contract_version" in report.failing[0].detail
+    # An older contract version is no declaration either.
+    older = decide(POLICY, "M", facts(schema=SCHEMA[:3]), facts("1", contract_version=3))
+    assert [check.name for check in older.failing] == ["signature"]
+    assert not report.warnings
+    assert "warning" not in report.to_markdown()
+
+
+def test_a_model_without_its_own_smoke_sample_fails_the_smoke_check() -> None:
+    report = decide(POLICY, "M", facts(expected=None), None)
+    assert [check.name for check in report.failing] == ["smoke"]
+    assert "carries no smoke sample" in report.failing[0].detail
+
+
 def test_smoke_sample_must_be_classified_correctly() -> None:
     assert failing(facts(smoke=["setosa", "virginica", "virginica"])) == ["smoke"]
     assert failing(facts(smoke=["setosa"])) == ["smoke"]
     assert failing(facts(smoke=None, smoke_error="cannot load")) == ["smoke"]
-    report = decide(POLICY, "M", facts(smoke=None, smoke_error="boom"), None, EXPECTED)
+    report = decide(POLICY, "M", facts(smoke=None, smoke_error="boom"), None)
     assert "boom" in report.failing[0].detail
 
 
 def test_reports_render_every_check() -> None:
     production = facts("1", metrics={"accuracy": 0.99, "log_loss": 0.05})
-    report = decide(POLICY, "M", facts(metrics={**GOOD, "accuracy": 0.85}), production, EXPECTED)
+    report = decide(POLICY, "M", facts(metrics={**GOOD, "accuracy": 0.85}), production)
     document = report.to_dict()
     assert document["passed"] is False
     assert document["production_version"] == "1"
@@ -149,8 +186,8 @@ def test_reports_render_every_check() -> None:
 
 
 def test_packaged_policy_passes_the_default_model_metrics() -> None:
-    policy = load_thresholds(None)
-    report = decide(policy, "M", facts(metrics={**GOOD, "f1_macro": 0.93}), None, EXPECTED)
+    policy = Catalog.discover().get("IrisClassifier").gate
+    report = decide(policy, "M", facts(metrics={**GOOD, "f1_macro": 0.93}), None)
     assert report.passed, report.failing
 
 
@@ -160,7 +197,6 @@ def test_report_names_the_production_registry_and_round_trips() -> None:
         "M",
         facts(),
         facts("1"),
-        EXPECTED,
         production_registry="https://mlflow.example",
     )
     assert report.to_dict()["production_registry"] == "https://mlflow.example"
@@ -178,7 +214,6 @@ def test_report_without_production_says_only_absolute_checks_ran() -> None:
         "M",
         facts(),
         None,
-        EXPECTED,
         production_registry="http://ci:5000",
         baseline_note=note,
     )
@@ -190,7 +225,7 @@ def test_report_without_production_says_only_absolute_checks_ran() -> None:
 
 
 def test_older_reports_without_registry_fields_still_load() -> None:
-    document = decide(POLICY, "M", facts(), None, EXPECTED).to_dict()
+    document = decide(POLICY, "M", facts(), None).to_dict()
     del document["production_registry"], document["baseline_note"]
     report = GateReport.from_dict(document)
     assert report.production_registry is None
@@ -215,7 +250,7 @@ def test_older_reports_without_registry_fields_still_load() -> None:
     ],
 )
 def test_onnx_parity_check(parity: ParityFacts | None, passed: bool, fragment: str) -> None:
-    report = decide(load_thresholds(None), "M", facts(parity=parity), None, EXPECTED)
+    report = decide(Catalog.discover().get("IrisClassifier").gate, "M", facts(parity=parity), None)
     check = report.checks[-1]
     assert (check.name, check.kind, check.passed) == ("onnx_parity", "onnx_parity", passed)
     assert fragment in check.detail
@@ -224,5 +259,5 @@ def test_onnx_parity_check(parity: ParityFacts | None, passed: bool, fragment: s
 
 
 def test_tiny_parity_figures_stay_readable_in_the_report() -> None:
-    report = decide(POLICY, "M", facts(), None, EXPECTED)
+    report = decide(POLICY, "M", facts(), None)
     assert "| 2e-16 | 1e-06 |" in report.to_markdown()

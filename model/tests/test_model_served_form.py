@@ -18,20 +18,21 @@ from mlflow.models import Model
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 
+from mlship.model.catalog import Catalog
 from mlship.model.data import load_dataset, split_dataset
 from mlship.model.gate import CandidateFacts, Check, ParityFacts, decide
+from mlship.model.gate_facts import parity_facts
 from mlship.model.metadata import model_metadata
 from mlship.model.served_form import ONNX_FILE, ServedFormError, add_served_form, compare
-from mlship.model.settings import Settings
-from mlship.model.thresholds import load_thresholds, parse_thresholds
+from mlship.model.thresholds import GatePolicy, policy_from
 from mlship.model.training import SKOPS_TRUSTED_TYPES, fit
-from mlship.model.validation import parity_facts
 
 pytestmark = pytest.mark.unit
 
+IRIS = Catalog.discover().get("IrisClassifier")
 PARAMS = {"seed": "42", "test_size": "0.2"}
-SPLIT = split_dataset(load_dataset(), test_size=0.2, seed=42)
-SHA = load_dataset().sha256
+SPLIT = split_dataset(load_dataset(IRIS), test_size=0.2, seed=42)
+SHA = load_dataset(IRIS).sha256
 
 
 class ConstantClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
@@ -56,7 +57,7 @@ def saved(directory: Path, estimator: Any, *, serialization: str = "cloudpickle"
             estimator,
             str(directory),
             input_example=SPLIT.train_features.head(2),
-            metadata=model_metadata(SPLIT.train_features, load_dataset().class_names),
+            metadata=model_metadata(SPLIT.train_features, IRIS),
             serialization_format=serialization,
             skops_trusted_types=SKOPS_TRUSTED_TYPES if serialization == "skops" else None,
         )
@@ -64,15 +65,15 @@ def saved(directory: Path, estimator: Any, *, serialization: str = "cloudpickle"
 
 
 def iris_pipeline(c: float = 1.0) -> Any:
-    return fit(Settings(c=c), load_dataset(), SPLIT)[0]
+    return fit(IRIS.with_params({"C": c}), load_dataset(IRIS), SPLIT)[0]
 
 
-def gate_check(model_dir: Path, policy_text: str | None = None, **changes: Any) -> Check:
+def gate_check(model_dir: Path, policy: GatePolicy | None = None, **changes: Any) -> Check:
     """The ``onnx_parity`` check the gate reports for ``model_dir``."""
-    facts = parity_facts(model_dir, changes.get("params", PARAMS), changes.get("sha", SHA))
-    policy = load_thresholds(None) if policy_text is None else parse_thresholds(policy_text, "t")
-    candidate = CandidateFacts("1", "r", {}, None, [], parity=facts)
-    report = decide(policy, "M", candidate, None, [])
+    params, sha = changes.get("params", PARAMS), changes.get("sha", SHA)
+    facts = parity_facts(model_dir, IRIS, params, sha)
+    candidate = CandidateFacts("1", "r", {}, None, [], parity=facts, smoke_expected=[])
+    report = decide(policy or IRIS.gate, "M", candidate, None)
     check = next(check for check in report.checks if check.kind == "onnx_parity")
     assert f"| onnx_parity | {'pass' if check.passed else '**FAIL**'} |" in report.to_markdown()
     return check
@@ -113,8 +114,14 @@ def test_a_tree_ensemble_takes_the_float32_path_with_the_looser_tolerance(tmp_pa
     check = gate_check(directory)
     assert check.passed, check.detail
     assert check.limit == 1e-4
-    strict = '[[metric]]\nname = "a"\ndirection = "min"\nbound = 0\n[onnx_parity]\n'
-    assert gate_check(directory, strict + "float32_tolerance = 2e-4\n").limit == 2e-4
+    looser = policy_from(
+        {
+            "metrics": {"accuracy": {"threshold": 0.0, "greater_is_better": True}},
+            "onnx_parity": {"float32_tolerance": 2e-4},
+        },
+        "t",
+    )
+    assert gate_check(directory, looser).limit == 2e-4
 
 
 def test_hist_gradient_boosting_is_served_by_onnx_or_says_why_not(tmp_path: Path) -> None:
@@ -218,3 +225,24 @@ def test_compare_counts_rows_whose_class_differs() -> None:
 
 def test_parity_facts_default_to_no_served_form() -> None:
     assert ParityFacts(None).runtime is None
+
+
+def test_the_declared_forest_is_served_by_onnx_in_float32(tmp_path: Path) -> None:
+    forest = Catalog.discover().get("BreastCancerForest")
+    dataset = load_dataset(forest)
+    split = split_dataset(dataset, test_size=0.2, seed=42)
+    pipeline = fit(forest, dataset, split)[0]
+    directory = tmp_path / "model"
+    mlflow.sklearn.save_model(
+        pipeline,
+        str(directory),
+        metadata=model_metadata(split.train_features, forest),
+        skops_trusted_types=SKOPS_TRUSTED_TYPES,
+    )
+    serving = add_served_form(directory, pipeline, 30, sample=split.train_features)
+    assert (serving["runtime"], serving["input_dtype"]) == ("onnx", "float32")
+    facts = parity_facts(directory, forest, PARAMS, dataset.sha256)
+    report = decide(forest.gate, "M", CandidateFacts("1", "r", {}, None, parity=facts), None)
+    check = report.checks[-1]
+    assert check.passed, check.detail
+    assert check.detail.startswith("float32 ONNX form on 114 test rows: 0 rows with another")

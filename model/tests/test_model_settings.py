@@ -14,14 +14,22 @@ def test_conventional_and_prefixed_names(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking:5000")
     monkeypatch.setenv("MODEL_NAME", "Other")
     monkeypatch.setenv("MLSHIP_SEED", "7")
-    monkeypatch.setenv("MLSHIP_C", "0.5")
+    monkeypatch.setenv("MLSHIP_MODEL", "BreastCancerForest")
     settings = Settings()
-    assert (settings.tracking_uri, settings.model_name, settings.seed, settings.c) == (
+    assert (settings.tracking_uri, settings.model_name, settings.seed, settings.model) == (
         "http://tracking:5000",
         "Other",
         7,
-        0.5,
+        "BreastCancerForest",
     )
+
+
+def test_names_default_to_the_specification(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MODEL_NAME", "MLSHIP_MODEL", "MLSHIP_EXPERIMENT_NAME", "MLSHIP_SEED"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert (settings.model, settings.model_name, settings.experiment_name) == (None, "", "")
+    assert (settings.seed, settings.test_size) == (None, None)
 
 
 def test_explicit_values_win(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,7 +63,7 @@ def test_git_sha_from_github(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
-    "field", [{"test_size": 1.5}, {"c": 0}, {"max_iter": 0}, {"model_name": ""}]
+    "field", [{"test_size": 1.5}, {"test_size": 0}, {"connect_timeout_seconds": -1}]
 )
 def test_out_of_range_values_are_rejected(field: dict[str, object]) -> None:
     with pytest.raises(ValidationError):

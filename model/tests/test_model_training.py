@@ -10,24 +10,29 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlship.model.data import SMOKE_EXPECTED, load_dataset, split_dataset
+from mlship.model.catalog import Catalog
+from mlship.model.data import load_dataset, split_dataset
 from mlship.model.evaluation import confusion_figure
 from mlship.model.metadata import model_metadata
 from mlship.model.settings import Settings
+from mlship.model.spec import ModelSpec
 from mlship.model.training import fit, resolve_git_sha, serving_requirements
 
 pytestmark = pytest.mark.unit
 
+IRIS = Catalog.discover().get("IrisClassifier")
+FOREST = Catalog.discover().get("BreastCancerForest")
 
-def _fitted(settings: Settings):  # type: ignore[no-untyped-def]
-    dataset = load_dataset()
-    split = split_dataset(dataset, test_size=settings.test_size, seed=settings.seed)
-    pipeline, evaluation = fit(settings, dataset, split)
+
+def _fitted(spec: ModelSpec = IRIS):  # type: ignore[no-untyped-def]
+    dataset = load_dataset(spec)
+    split = split_dataset(dataset, test_size=spec.split.test_size, seed=spec.split.seed)
+    pipeline, evaluation = fit(spec, dataset, split)
     return dataset, split, pipeline, evaluation
 
 
 def test_default_training_meets_the_gate_and_logs_every_metric() -> None:
-    _, _, pipeline, evaluation = _fitted(Settings())
+    _, _, pipeline, evaluation = _fitted()
     assert [name for name, _ in pipeline.steps] == ["scaler", "classifier"]
     metrics = evaluation.metrics
     assert metrics["accuracy"] >= 0.9
@@ -42,23 +47,33 @@ def test_default_training_meets_the_gate_and_logs_every_metric() -> None:
 
 
 def test_training_is_deterministic() -> None:
-    first = _fitted(Settings())[3].metrics
-    second = _fitted(Settings())[3].metrics
+    first = _fitted()[3].metrics
+    second = _fitted()[3].metrics
     assert first == second
 
 
+def test_the_forest_meets_its_gate_and_is_seeded() -> None:
+    _, _, pipeline, evaluation = _fitted(FOREST)
+    forest = pipeline.named_steps["classifier"]
+    assert (forest.n_estimators, forest.random_state) == (200, FOREST.split.seed)
+    for name, rule in FOREST.gate.metrics.items():
+        assert rule.better_or_equal(evaluation.metrics[name], rule.threshold), name
+    assert _fitted(FOREST)[3].metrics == evaluation.metrics
+
+
 def test_hyperparameters_reach_the_estimator() -> None:
-    _, _, pipeline, evaluation = _fitted(Settings(c=0.001, max_iter=50))
+    _, _, pipeline, evaluation = _fitted(IRIS.with_params({"C": 0.001, "max_iter": 50}))
     classifier = pipeline.named_steps["classifier"]
     assert classifier.C == 0.001
     assert classifier.max_iter == 50
+    assert classifier.random_state == 42  # the split's seed, unless the params set one
     # Strong regularisation degrades the model: the gate's degraded candidate relies on it.
     assert evaluation.metrics["accuracy"] < 0.9
 
 
 def test_metadata_contract() -> None:
-    dataset, split, pipeline, _ = _fitted(Settings())
-    metadata = model_metadata(split.train_features, dataset.class_names)
+    dataset, split, pipeline, _ = _fitted()
+    metadata = model_metadata(split.train_features, IRIS)
     assert metadata["class_names"] == [dataset.class_names[i] for i in pipeline.classes_]
     quantiles = metadata["feature_quantiles"]
     assert list(quantiles) == list(split.train_features.columns)
@@ -68,7 +83,8 @@ def test_metadata_contract() -> None:
         expected = np.quantile(split.train_features[feature], np.arange(1, 10) / 10)
         assert values == pytest.approx(expected.tolist())
     smoke = metadata["smoke_sample"]
-    assert len(smoke["inputs"]) == len(smoke["expected"]) == len(SMOKE_EXPECTED)
+    assert len(smoke["inputs"]) == len(smoke["expected"]) == len(IRIS.smoke)
+    assert (metadata["contract_version"], metadata["spec"]) == (1, "IrisClassifier")
     predicted = pipeline.predict(
         pd.DataFrame(smoke["inputs"], columns=split.train_features.columns)
     )
@@ -76,7 +92,7 @@ def test_metadata_contract() -> None:
 
 
 def test_confusion_matrix_renders_a_png() -> None:
-    dataset, _, _, evaluation = _fitted(Settings())
+    dataset, _, _, evaluation = _fitted()
     buffer = io.BytesIO()
     confusion_figure(evaluation.confusion, dataset.class_names).savefig(buffer, format="png")
     assert buffer.getvalue().startswith(b"\x89PNG")

@@ -30,16 +30,18 @@ fi
 
 if [[ "${1:-}" == "call-api" ]]; then
   api="http://127.0.0.1:${API_PORT:-8000}"
-  step "7/7 POST $api/predict with the seed example"
+  step "7/7 POST $api/predict with the model's example row"
   # The first configured key, if the user set any (the demo itself configures none).
-  "$bin/python" - "$api" "$(keys="${API_KEYS:-}"; echo "${keys%%,*}")" <<'PY'
+  models="$("$bin/mlship" models --json)"
+  "$bin/python" - "$api" "$(keys="${API_KEYS:-}"; echo "${keys%%,*}")" "$MODEL_NAME" "$models" <<'PY'
 import json
 import sys
 import urllib.request
 
-api, key = sys.argv[1], sys.argv[2]
+api, key, name, models = sys.argv[1:5]
+example = next(model["example"] for model in json.loads(models) if model["name"] == name)
 headers = {"Content-Type": "application/json", **({"X-API-Key": key} if key else {})}
-body = json.dumps({"features": [5.1, 3.5, 1.4, 0.2]}).encode()
+body = json.dumps({"features": example}).encode()
 request = urllib.request.Request(f"{api}/predict", data=body, headers=headers)
 with urllib.request.urlopen(request, timeout=10) as response:
     print(json.dumps(json.load(response), indent=2))
@@ -63,5 +65,5 @@ step "3/7 gate the new version (thresholds, production comparison, signature, sm
 step "4/7 promote the challenger: previous <- production, production <- challenger"
 "$bin/mlship" promote
 
-step "5/7 load models:/$MODEL_NAME@production and predict the seed example"
-"$bin/mlship" predict --features 5.1,3.5,1.4,0.2
+step "5/7 load models:/$MODEL_NAME@production and predict the model's example row"
+"$bin/mlship" predict

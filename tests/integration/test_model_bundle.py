@@ -21,11 +21,11 @@ import pytest
 from mlflow.models import Model
 from mlflow.tracking import MlflowClient
 
+from mlship.model.catalog import Catalog
 from mlship.model.cli import main
 from mlship.model.data import load_dataset
 from mlship.model.errors import ExitCode, TrackingServerUnreachableError
 from mlship.model.settings import Settings
-from mlship.model.thresholds import load_thresholds
 from mlship.model.training import train_and_register
 from mlship.model.validation import validate
 from tests.support import processes
@@ -122,7 +122,7 @@ def assert_bundle(bundle: Path, summary: dict[str, Any], source: MlflowServer, r
     assert summary["bundle_sha256"] == sha256(bundle / "manifest.json")
     assert manifest["source_tracking_uri"] == source.uri
     assert manifest["gate"] == "passed"
-    assert manifest["data_sha256"] == load_dataset().sha256
+    assert manifest["data_sha256"] == load_dataset(Catalog.discover().get("IrisClassifier")).sha256
     assert manifest["run_id"] == run_id
     assert manifest["metrics"] == registry(source.uri).get_run(run_id).data.metrics
     on_disk = {
@@ -150,7 +150,7 @@ def test_a_gated_version_is_exported_verified_registered_gated_promoted_and_rest
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    policy = load_thresholds(None)
+    policy = None  # each model's own policy
     pr = settings(mlflow_server.uri, model_name, git_sha=FIRST_SHA, pr="7")
     first = train_and_register(pr)
     assert validate(pr, policy, first.version, None).passed
@@ -195,7 +195,7 @@ def test_a_gated_version_is_exported_verified_registered_gated_promoted_and_rest
     assert tags == {
         "git_sha": FIRST_SHA,
         "pr": "7",
-        "data_sha256": load_dataset().sha256,
+        "data_sha256": load_dataset(Catalog.discover().get("IrisClassifier")).sha256,
         "bundle_sha256": bundle_sha256,
         "source": f"{mlflow_server.uri} version {first.version}",
     }
@@ -295,13 +295,14 @@ def test_only_a_version_that_passed_the_gate_is_exported(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    pr = settings(mlflow_server.uri, model_name, git_sha=FIRST_SHA, c=0.001)
-    degraded = train_and_register(pr)
+    pr = settings(mlflow_server.uri, model_name, git_sha=FIRST_SHA)
+    weak = Catalog.discover().get("IrisClassifier").with_params({"C": 0.001})
+    degraded = train_and_register(pr, weak)
     out = tmp_path / "bundle"
     argv = ("export", "--version", degraded.version, "--out", str(out))
     assert cli(mlflow_server.uri, model_name, *argv) == ExitCode.REFUSED
     assert "never validated" in capsys.readouterr().err
-    assert not validate(pr, load_thresholds(None), degraded.version, None).passed
+    assert not validate(pr, None, degraded.version, None).passed
     assert cli(mlflow_server.uri, model_name, *argv) == ExitCode.REFUSED
     err = capsys.readouterr().err.strip()
     assert err == (
@@ -333,7 +334,7 @@ def test_an_unreadable_baseline_fails_closed_and_forks_say_why_there_is_none(
     with pytest.raises(TrackingServerUnreachableError, match="baseline registry"):
         validate(
             pr.model_copy(update={"baseline_uri": gone, "connect_timeout_seconds": 1}),
-            load_thresholds(None),
+            None,
             trained.version,
             None,
         )
@@ -379,9 +380,7 @@ def test_an_unreadable_baseline_fails_closed_and_forks_say_why_there_is_none(
     assert aliases(mlflow_server.uri, model_name) == {}
 
     note = "fork pull request: no read access to the production registry; absolute checks only"
-    report = validate(
-        pr.model_copy(update={"baseline_note": note}), load_thresholds(None), trained.version, None
-    )
+    report = validate(pr.model_copy(update={"baseline_note": note}), None, trained.version, None)
     assert report.passed
     assert report.production_registry == mlflow_server.uri
     assert f"Note: {note}" in report.to_markdown()

@@ -13,7 +13,6 @@ from mlflow.tracking import MlflowClient
 
 from mlship.model.registry import promote
 from mlship.model.settings import Settings
-from mlship.model.thresholds import load_thresholds
 from mlship.model.training import train_and_register
 from mlship.model.validation import validate
 from tests.support.components import free_port, venv_bin
@@ -62,7 +61,7 @@ def test_train_validate_promote_status_rollback_predict(
         tracking_uri=mlflow_server.uri, model_name=model_name, experiment_name=f"exp-{model_name}"
     )
     second = train_and_register(settings)
-    assert validate(settings, load_thresholds(None), None, None).passed
+    assert validate(settings, None, None, None).passed
     promote(settings, None)
 
     status = json.loads(run("status", "--json").stdout)

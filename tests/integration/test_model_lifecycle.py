@@ -7,6 +7,7 @@ signature), promotion refusals and what training writes to the registry.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import mlflow
@@ -17,18 +18,22 @@ from mlflow.models import get_model_info
 from mlflow.tracking import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
+from mlship.model.catalog import Catalog, models_dir
 from mlship.model.cli import main
-from mlship.model.data import FEATURE_NAMES, load_dataset
+from mlship.model.data import load_dataset
 from mlship.model.errors import BadConfigError, ExitCode, NotFoundError, RefusedError
+from mlship.model.gate_report import GateReport
 from mlship.model.prediction import predict
 from mlship.model.registry import promote, rollback
 from mlship.model.settings import Settings
-from mlship.model.thresholds import load_thresholds
 from mlship.model.training import TrainResult, train_and_register
 from mlship.model.validation import validate
 from tests.support.mlflow_server import MlflowServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+IRIS = Catalog.discover().get("IrisClassifier")
+FEATURE_NAMES = IRIS.data.features
 
 
 @pytest.fixture
@@ -68,7 +73,7 @@ def assert_registry_contract(settings: Settings, first: TrainResult) -> None:
     version = client.get_model_version(settings.model_name, first.version)
     assert version.tags["git_sha"] == settings.git_sha
     assert version.tags["pr"] == "99"
-    assert version.tags["data_sha256"] == load_dataset().sha256
+    assert version.tags["data_sha256"] == load_dataset(IRIS).sha256
 
     run = client.get_run(first.run_id)
     for metric in ("accuracy", "f1_macro", "log_loss", "precision_setosa", "recall_virginica"):
@@ -117,7 +122,7 @@ def test_refusals_then_gate_and_promotion(
         predict(settings, [5.1, 3.5, 1.4, 0.2])
     assert aliases(settings) == {}
 
-    report = validate(settings, load_thresholds(None), None, tmp_path)
+    report = validate(settings, None, None, tmp_path)
     assert report.passed
     assert report.production_version is None
     assert {check.kind for check in report.checks} == {"threshold", "smoke", "onnx_parity"}
@@ -152,11 +157,11 @@ def test_bad_candidates_are_rejected_and_production_stays(
     settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     good = train_and_register(settings)
-    assert validate(settings, load_thresholds(None), good.version, None).passed
+    assert validate(settings, None, good.version, None).passed
     promote(settings, None)
 
-    degraded = train_and_register(settings.model_copy(update={"c": 0.001}))
-    report = validate(settings, load_thresholds(None), None, None)
+    degraded = train_and_register(settings, IRIS.with_params({"C": 0.001}))
+    report = validate(settings, None, None, None)
     assert report.version == degraded.version
     assert not report.passed
     failing = {check.name for check in report.failing}
@@ -171,7 +176,7 @@ def test_bad_candidates_are_rejected_and_production_stays(
 
     # An unreachable bound rejects even the production model's twin; nothing moves.
     strict = tmp_path / "strict.toml"
-    strict.write_text('[[metric]]\nname = "accuracy"\ndirection = "min"\nbound = 1.01\n')
+    strict.write_text("[gate.metrics.accuracy]\nthreshold = 1.01\ngreater_is_better = true\n")
     twin = train_and_register(settings)
     code = cli(settings, "validate", "--version", twin.version, "--thresholds", str(strict))
     assert code == ExitCode.GATE_FAILED
@@ -184,10 +189,10 @@ def test_bad_candidates_are_rejected_and_production_stays(
 
 def test_a_different_input_signature_is_rejected(settings: Settings) -> None:
     production = train_and_register(settings)
-    validate(settings, load_thresholds(None), None, None)
+    validate(settings, None, None, None)
     promote(settings, None)
 
-    dataset = load_dataset()
+    dataset = load_dataset(IRIS)
     narrower = dataset.features[list(FEATURE_NAMES[1:])]
     estimator = LogisticRegression(max_iter=500).fit(narrower, dataset.target)
     mlflow.set_tracking_uri(settings.tracking_uri)
@@ -200,10 +205,50 @@ def test_a_different_input_signature_is_rejected(settings: Settings) -> None:
             input_example=pd.DataFrame(narrower.head(2)),
             registered_model_name=settings.model_name,
         )
-    report = validate(settings, load_thresholds(None), str(info.registered_model_version), None)
+    report = validate(settings, None, str(info.registered_model_version), None)
     assert "signature" in {check.name for check in report.failing}
     # Logged without training's served form: the gate says how to fix it.
     parity = next(check for check in report.checks if check.kind == "onnx_parity")
     assert not parity.passed
     assert parity.detail.startswith("no served form: retrain")
     assert aliases(settings) == {"production": production.version}
+
+
+def test_a_declared_contract_change_passes_with_a_warning_an_undeclared_one_fails(
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    production = train_and_register(settings)
+    assert validate(settings, None, None, None).passed
+    promote(settings, None)
+
+    # The same model with renamed inputs: another API contract.
+    models = tmp_path / "models"
+    shutil.copytree(models_dir(), models)
+    spec = models / "iris.toml"
+    spec.write_text(spec.read_text().replace('"petal_width"]', '"petal_width_cm"]'))
+    renamed = Catalog(models).get("IrisClassifier")
+    undeclared = train_and_register(settings, renamed)
+    report = validate(settings, None, undeclared.version, None, renamed)
+    assert [check.name for check in report.failing] == ["signature"]
+    assert "raise contract_version" in report.failing[0].detail
+
+    spec.write_text(spec.read_text().replace("contract_version = 1", "contract_version = 2"))
+    declared = train_and_register(settings, Catalog(models).get("IrisClassifier"))
+    monkeypatch.setenv("MLSHIP_MODELS_DIR", str(models))  # the CLI reads the copy
+    assert cli(settings, "validate", "--version", declared.version, "--json") == ExitCode.OK
+    document = json.loads(capsys.readouterr().out)
+    assert document["passed"] is True
+    assert document["warnings"][0].startswith("signature: declared API contract change")
+    tags = (
+        MlflowClient(settings.tracking_uri)
+        .get_model_version(settings.model_name, declared.version)
+        .tags
+    )
+    assert tags["gate"] == "passed"
+    assert aliases(settings) == {"production": production.version, "challenger": declared.version}
+    markdown = GateReport.from_dict(json.loads(tags["gate_report"])).to_markdown()
+    assert "Gate PASSED with warnings" in markdown
+    assert "> **Warning** (signature): declared API contract change" in markdown

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,7 +36,10 @@ MODEL_NAME = "IrisClassifier"
 
 def _act_containers() -> set[str]:
     listed = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", "name=^act-"], capture_output=True, text=True, check=True
+        ["docker", "ps", "-aq", "--filter", "name=^act-"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return set(listed.stdout.split())
 
@@ -173,21 +175,10 @@ def test_two_pull_requests_deliver_their_own_artifacts_and_rollback_reverts_both
     assert (aliases["production"], aliases["previous"]) == (delivered_first, delivered_second)
 
 
-def _unreachable(policy: Path) -> None:
-    """Rewrite the gate policy so that no model can pass it: the PR under test."""
-    rules = tomllib.loads(policy.read_text(encoding="utf-8"))["metric"]
-    lines = ["# Unreachable on purpose: every bound is beyond any real model."]
-    for rule in rules:
-        bound = 2.0 if rule["direction"] == "min" else -1.0
-        lines += [
-            "",
-            "[[metric]]",
-            f'name = "{rule["name"]}"',
-            f'direction = "{rule["direction"]}"',
-            f"bound = {bound}",
-            f"tolerance = {rule.get('tolerance', 0.0)}",
-        ]
-    policy.write_text("\n".join(lines) + "\n", encoding="utf-8")
+def _unreachable(spec: Path) -> None:
+    """Raise the model's accuracy threshold beyond any real model: the PR under test."""
+    with spec.open("a", encoding="utf-8") as file:
+        file.write("\n[gate.metrics.accuracy]  # unreachable on purpose\nthreshold = 2.0\n")
 
 
 def test_a_pull_request_whose_gate_fails_publishes_nothing(
@@ -196,7 +187,7 @@ def test_a_pull_request_whose_gate_fails_publishes_nothing(
     tmp_path: Path,
 ) -> None:
     repo = _pr_repo(new_repo, "pr-fail")
-    _unreachable(repo.path / "model/src/mlship/model/gate.toml")
+    _unreachable(repo.path / "model/models/iris.toml")
     sha = commit_all(repo.path, "pull request: unreachable thresholds")
 
     run = _act(repo.path, "act-pr", act_production, tmp_path / "act.log")

@@ -8,25 +8,28 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
 from mlship.model.alias_record import read_promotion_record
+from mlship.model.catalog import Catalog, select
+from mlship.model.config_files import problems
 from mlship.model.errors import BadConfigError, ExitCode, MlshipError
 from mlship.model.manifest import require_new_directory, verify_bundle
 from mlship.model.parser import build_parser
 from mlship.model.reachability import wait_for_tracking_server
 from mlship.model.settings import Settings
-from mlship.model.thresholds import load_thresholds
+from mlship.model.spec import BundledData, ModelSpec
+from mlship.model.thresholds import load_policy_file
 
 __all__ = ["build_parser", "main", "settings_from"]
 
 _SETTING_OPTIONS = (
     "tracking_uri",
+    "model",
     "model_name",
     "connect_timeout_seconds",
-    "c",
-    "max_iter",
     "seed",
     "test_size",
     "experiment_name",
@@ -54,8 +57,8 @@ def settings_from(arguments: argparse.Namespace) -> Settings:
 def _preflight(settings: Settings, arguments: argparse.Namespace) -> None:
     """Fail fast on bad local input (policy, bundle, record), then on an unreachable server."""
     command = arguments.command
-    if command == "validate":
-        load_thresholds(getattr(arguments, "thresholds", None))
+    if command == "validate" and getattr(arguments, "thresholds", None) is not None:
+        load_policy_file(arguments.thresholds)
     elif command == "export":
         require_new_directory(arguments.out)
     elif command == "register":
@@ -74,6 +77,62 @@ def _verify(arguments: argparse.Namespace) -> None:
         print(bundle.describe("verified"))
 
 
+def _models(arguments: argparse.Namespace) -> None:
+    """``mlship models``: the declared models, checked; no server, no MLflow import."""
+    rows = [_summary(spec) for spec in Catalog.discover().specs()]
+    if getattr(arguments, "json", False):
+        print(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        print(f"{row['name']}  ({row['file']})")
+        if row["description"]:
+            print(f"  {row['description']}")
+        print(
+            f"  data {row['data']}: {len(row['features'])} features, classes "
+            f"{', '.join(row['classes'])}; pipeline {row['pipeline']}; "
+            f"contract_version {row['contract_version']}"
+        )
+
+
+def _summary(spec: ModelSpec) -> dict[str, Any]:
+    data = spec.data
+    source = data.dataset if isinstance(data, BundledData) else data.path
+    return {
+        "name": spec.name,
+        "file": spec.source,
+        "description": spec.description,
+        "data": f"{data.loader}:{source}",
+        "features": list(data.features),
+        "classes": list(data.classes),
+        "pipeline": " + ".join(step.estimator.rpartition(".")[2] for step in spec.pipeline),
+        "contract_version": spec.contract_version,
+        "experiment": spec.experiment,
+        "gate_metrics": list(spec.gate.metrics),
+        "example": list(spec.smoke[0].features),  # a row the model must classify
+    }
+
+
+def _needs_spec(settings: Settings, arguments: argparse.Namespace) -> bool:
+    # Alias moves and status need only the registered name: with MODEL_NAME set they work
+    # where no specification is at hand (an image with the CLI alone).
+    if arguments.command in ("train", "validate", "register"):
+        return True
+    if arguments.command == "predict" and getattr(arguments, "features", None) is None:
+        return True
+    return bool(settings.model) or not settings.model_name
+
+
+def _chosen(settings: Settings, arguments: argparse.Namespace) -> tuple[ModelSpec | None, Settings]:
+    if not _needs_spec(settings, arguments):
+        return None, settings
+    spec, settings = select(settings)
+    try:
+        spec = spec.with_params(dict(getattr(arguments, "params", None) or []))
+    except ValidationError as error:
+        raise BadConfigError(f"--param: {problems(error)}") from None
+    return spec, settings
+
+
 def _quiet_libraries() -> None:
     # MLflow retries a dead server for minutes by default; our own wait is bounded.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
@@ -87,14 +146,17 @@ def _run(arguments: argparse.Namespace) -> None:
     if arguments.command == "verify":
         _verify(arguments)
         return
-    settings = settings_from(arguments)
+    if arguments.command == "models":
+        _models(arguments)
+        return
+    spec, settings = _chosen(settings_from(arguments), arguments)
     _preflight(settings, arguments)
     # Imported here: loading MLflow takes seconds that usage errors and a dead server
     # should not pay.
     from mlship.model.commands import run  # noqa: PLC0415
 
     _quiet_libraries()  # after the import: MLflow configures its loggers when imported
-    run(settings, arguments)
+    run(settings, spec, arguments)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

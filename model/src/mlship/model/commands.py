@@ -18,7 +18,8 @@ from mlship.model.prediction import predict
 from mlship.model.registry import promote, rollback, status, status_table
 from mlship.model.restore import restore
 from mlship.model.settings import Settings
-from mlship.model.thresholds import load_thresholds
+from mlship.model.spec import ModelSpec
+from mlship.model.thresholds import load_policy_file
 from mlship.model.training import train_and_register
 from mlship.model.uris import public_uri
 from mlship.model.validation import validate
@@ -28,27 +29,31 @@ def _print_json(document: Any) -> None:
     print(json.dumps(document, indent=2, sort_keys=True))
 
 
-def _train(settings: Settings, arguments: argparse.Namespace) -> None:
-    result = train_and_register(settings)
+def _train(settings: Settings, spec: ModelSpec | None, arguments: argparse.Namespace) -> None:
+    result = train_and_register(settings, spec)
     if getattr(arguments, "json", False):
         _print_json(asdict(result))
         return
     metrics = "  ".join(
         f"{key} {result.metrics[key]:.4f}" for key in ("accuracy", "f1_macro", "log_loss")
     )
-    print(f"registered {result.model_name} version {result.version} (run {result.run_id})")
+    print(
+        f"registered {result.model_name} version {result.version} (run {result.run_id}), "
+        f"model {result.spec}"
+    )
     print(f"  {metrics}")
     print(f"  data sha256 {result.data_sha256[:16]}  git {result.git_sha[:12]}")
     print(f"  {ui_url(settings, result.model_name, result.version)}")
 
 
-def _validate(settings: Settings, arguments: argparse.Namespace) -> None:
-    policy = load_thresholds(getattr(arguments, "thresholds", None))
+def _validate(settings: Settings, spec: ModelSpec | None, arguments: argparse.Namespace) -> None:
+    thresholds = getattr(arguments, "thresholds", None)
     report = validate(
         settings,
-        policy,
+        load_policy_file(thresholds) if thresholds is not None else None,
         getattr(arguments, "version", None),
         getattr(arguments, "report_dir", None),
+        spec,
     )
     if getattr(arguments, "json", False):
         _print_json(report.to_dict())
@@ -72,19 +77,19 @@ def _move(action: Callable[[], Any], arguments: argparse.Namespace) -> None:
         print(move.message)
 
 
-def _promote(settings: Settings, arguments: argparse.Namespace) -> None:
+def _promote(settings: Settings, spec: ModelSpec | None, arguments: argparse.Namespace) -> None:
     _move(lambda: promote(settings, getattr(arguments, "version", None)), arguments)
 
 
-def _rollback(settings: Settings, arguments: argparse.Namespace) -> None:
+def _rollback(settings: Settings, spec: ModelSpec | None, arguments: argparse.Namespace) -> None:
     _move(lambda: rollback(settings), arguments)
 
 
-def _restore(settings: Settings, arguments: argparse.Namespace) -> None:
+def _restore(settings: Settings, spec: ModelSpec | None, arguments: argparse.Namespace) -> None:
     _move(lambda: restore(settings, read_promotion_record(arguments.record)), arguments)
 
 
-def _export(settings: Settings, arguments: argparse.Namespace) -> None:
+def _export(settings: Settings, spec: ModelSpec | None, arguments: argparse.Namespace) -> None:
     bundle = export_bundle(settings, arguments.version, arguments.out)
     if getattr(arguments, "json", False):
         _print_json(bundle.summary())
@@ -92,7 +97,7 @@ def _export(settings: Settings, arguments: argparse.Namespace) -> None:
         print(bundle.describe("written"))
 
 
-def _register(settings: Settings, arguments: argparse.Namespace) -> None:
+def _register(settings: Settings, spec: ModelSpec | None, arguments: argparse.Namespace) -> None:
     registration = register_bundle(settings, arguments.directory)
     if getattr(arguments, "json", False):
         _print_json(asdict(registration))
@@ -106,7 +111,7 @@ def _register(settings: Settings, arguments: argparse.Namespace) -> None:
     print(f"  {ui_url(settings, registration.model_name, registration.version)}")
 
 
-def _status(settings: Settings, arguments: argparse.Namespace) -> None:
+def _status(settings: Settings, spec: ModelSpec | None, arguments: argparse.Namespace) -> None:
     document = status(settings, limit=arguments.limit)
     if getattr(arguments, "json", False):
         _print_json(document)
@@ -114,8 +119,11 @@ def _status(settings: Settings, arguments: argparse.Namespace) -> None:
         print(status_table(document))
 
 
-def _predict(settings: Settings, arguments: argparse.Namespace) -> None:
-    result = predict(settings, arguments.features, alias=arguments.alias)
+def _predict(settings: Settings, spec: ModelSpec | None, arguments: argparse.Namespace) -> None:
+    features = arguments.features
+    if features is None and spec is not None:  # cli.py selects the model for this case
+        features = list(spec.smoke[0].features)
+    result = predict(settings, features, alias=arguments.alias)
     if getattr(arguments, "json", False):
         _print_json(asdict(result))
         return
@@ -128,7 +136,7 @@ def _predict(settings: Settings, arguments: argparse.Namespace) -> None:
     print(f"MLflow UI:     {result.ui_url}")
 
 
-_COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
+_COMMANDS: dict[str, Callable[[Settings, ModelSpec | None, argparse.Namespace], None]] = {
     "train": _train,
     "validate": _validate,
     "promote": _promote,
@@ -141,10 +149,11 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
 }
 
 
-def run(settings: Settings, arguments: argparse.Namespace) -> None:
-    """Run the chosen subcommand; MLflow's own errors become one-line errors."""
+def run(settings: Settings, spec: ModelSpec | None, arguments: argparse.Namespace) -> None:
+    """Run the chosen subcommand on ``spec`` (None: a command that needs only the
+    registered name); MLflow's own errors become one-line errors."""
     try:
-        _COMMANDS[arguments.command](settings, arguments)
+        _COMMANDS[arguments.command](settings, spec, arguments)
     except MlflowException as error:
         first_line = (error.message or str(error)).strip().splitlines()[0]
         raise MlshipError(f"MLflow ({public_uri(settings.tracking_uri)}): {first_line}") from None

@@ -1,4 +1,8 @@
-"""The Iris data set (scikit-learn's bundled copy: no network), its split and its fingerprint."""
+"""The data a specification names, its seeded stratified split and its fingerprint.
+
+scikit-learn's bundled data sets need no network; a CSV or Parquet file of the
+repository is read by ``data_files.py`` and pinned by its SHA-256.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.datasets import load_iris
+from sklearn.datasets import load_breast_cancer, load_iris, load_wine
 from sklearn.model_selection import train_test_split
 
-FEATURE_NAMES: tuple[str, ...] = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+from mlship.model.data_files import load_file
+from mlship.model.errors import BadConfigError
+from mlship.model.spec import BundledData, ModelSpec
 
-# Fixed smoke sample: for each class, the two flowers closest to the class centroid
-# (standardised distance) plus the seed's classic first row. Every candidate must
-# classify them correctly; the API replays them to smoke-check a version it loads.
-SMOKE_INPUTS: tuple[tuple[float, float, float, float], ...] = (
-    (5.1, 3.5, 1.4, 0.2),
-    (5.0, 3.4, 1.5, 0.2),
-    (5.1, 3.4, 1.5, 0.2),
-    (6.1, 2.8, 4.0, 1.3),
-    (5.7, 2.8, 4.1, 1.3),
-    (6.5, 3.0, 5.2, 2.0),
-    (6.8, 3.0, 5.5, 2.1),
-)
-SMOKE_EXPECTED: tuple[str, ...] = (
-    "setosa",
-    "setosa",
-    "setosa",
-    "versicolor",
-    "versicolor",
-    "virginica",
-    "virginica",
-)
+_BUNDLED = {"iris": load_iris, "breast_cancer": load_breast_cancer, "wine": load_wine}
 
 
 @dataclass(frozen=True)
@@ -40,16 +26,9 @@ class Dataset:
     features: pd.DataFrame
     target: np.ndarray
     class_names: tuple[str, ...]
-
-    @property
-    def sha256(self) -> str:
-        """Fingerprint of the exact values, column names and class names trained on."""
-        digest = hashlib.sha256()
-        digest.update(",".join(self.features.columns).encode())
-        digest.update(",".join(self.class_names).encode())
-        digest.update(np.ascontiguousarray(self.features.to_numpy(np.float64)).tobytes())
-        digest.update(np.ascontiguousarray(self.target.astype(np.int64)).tobytes())
-        return digest.hexdigest()
+    # What the version's `data_sha256` tag records: a file's own digest, or for bundled
+    # data a fingerprint of the exact values, column names and class names.
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -60,11 +39,41 @@ class Split:
     test_target: np.ndarray
 
 
-def load_dataset() -> Dataset:
-    iris = load_iris()
-    features = pd.DataFrame(np.asarray(iris.data, dtype=np.float64), columns=list(FEATURE_NAMES))
-    target = np.asarray(iris.target, dtype=np.int64)
-    return Dataset(features, target, tuple(str(name) for name in iris.target_names))
+def fingerprint(features: pd.DataFrame, target: np.ndarray, class_names: tuple[str, ...]) -> str:
+    digest = hashlib.sha256()
+    digest.update(",".join(features.columns).encode())
+    digest.update(",".join(class_names).encode())
+    digest.update(np.ascontiguousarray(features.to_numpy(np.float64)).tobytes())
+    digest.update(np.ascontiguousarray(target.astype(np.int64)).tobytes())
+    return digest.hexdigest()
+
+
+def _bundled(spec: ModelSpec, data: BundledData) -> Dataset:
+    bunch = _BUNDLED[data.dataset]()
+    values = np.asarray(bunch.data, dtype=np.float64)
+    names = tuple(str(name) for name in bunch.target_names)
+    if values.shape[1] != len(data.features):
+        raise BadConfigError(
+            f"model specification {spec.source}: data.features names {len(data.features)} "
+            f"columns, the {data.dataset} data set has {values.shape[1]}"
+        )
+    if names != tuple(data.classes):
+        raise BadConfigError(
+            f"model specification {spec.source}: data.classes must be the {data.dataset} "
+            f"data set's, in its order: {list(names)}"
+        )
+    # The specification's names replace scikit-learn's, column by column.
+    features = pd.DataFrame(values, columns=list(data.features))
+    target = np.asarray(bunch.target, dtype=np.int64)
+    return Dataset(features, target, names, fingerprint(features, target, names))
+
+
+def load_dataset(spec: ModelSpec) -> Dataset:
+    """The specification's data; BadConfigError when it is not what the spec says."""
+    if isinstance(spec.data, BundledData):
+        return _bundled(spec, spec.data)
+    features, target, sha256 = load_file(spec.data, spec.source)
+    return Dataset(features, target, tuple(spec.data.classes), sha256)
 
 
 def split_dataset(dataset: Dataset, *, test_size: float, seed: int) -> Split:
@@ -84,5 +93,7 @@ def split_dataset(dataset: Dataset, *, test_size: float, seed: int) -> Split:
     )
 
 
-def smoke_frame() -> pd.DataFrame:
-    return pd.DataFrame(list(SMOKE_INPUTS), columns=list(FEATURE_NAMES), dtype=np.float64)
+def smoke_frame(spec: ModelSpec) -> pd.DataFrame:
+    """The specification's smoke rows as the model takes them."""
+    rows = [row.features for row in spec.smoke]
+    return pd.DataFrame(rows, columns=list(spec.data.features), dtype=np.float64)

@@ -50,3 +50,9 @@ class BundleError(MlshipError):
     """A model bundle that does not verify: changed, missing or extra files, bad manifest."""
 
     exit_code = ExitCode.BUNDLE_INVALID
+
+
+class UsageError(MlshipError):
+    """A command line naming something that does not exist (e.g. an undeclared model)."""
+
+    exit_code = ExitCode.USAGE

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from mlship.model.gate_report import Check, GateReport
 from mlship.model.thresholds import GatePolicy, MetricRule, OnnxParityRule
+
+__all__ = ["CandidateFacts", "Check", "GateReport", "ParityFacts", "decide"]
 
 
 @dataclass(frozen=True)
@@ -39,101 +41,10 @@ class CandidateFacts:
     smoke_error: str | None = None
     # None when not gathered (production's facts): the candidate's always are.
     parity: ParityFacts | None = None
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    kind: str  # threshold | regression | signature | smoke | onnx_parity
-    passed: bool
-    detail: str
-    observed: float | None = None
-    limit: float | None = None
-
-
-@dataclass(frozen=True)
-class GateReport:
-    model_name: str
-    version: str
-    run_id: str
-    production_version: str | None
-    thresholds: str
-    checks: list[Check] = field(default_factory=list)
-    # The registry `production` was read from (credentials stripped), None when unknown.
-    production_registry: str | None = None
-    # Why no baseline registry was consulted (e.g. a fork PR without read access).
-    baseline_note: str | None = None
-
-    @property
-    def passed(self) -> bool:
-        return all(check.passed for check in self.checks)
-
-    @property
-    def failing(self) -> list[Check]:
-        return [check for check in self.checks if not check.passed]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model_name": self.model_name,
-            "version": self.version,
-            "run_id": self.run_id,
-            "production_version": self.production_version,
-            "thresholds": self.thresholds,
-            "passed": self.passed,
-            "checks": [asdict(check) for check in self.checks],
-            "production_registry": self.production_registry,
-            "baseline_note": self.baseline_note,
-        }
-
-    @classmethod
-    def from_dict(cls, document: dict[str, Any]) -> GateReport:
-        """The report ``to_dict`` wrote (a ``gate_report`` tag); KeyError/TypeError if not."""
-        return cls(
-            model_name=str(document["model_name"]),
-            version=str(document["version"]),
-            run_id=str(document["run_id"]),
-            production_version=document["production_version"],
-            thresholds=str(document["thresholds"]),
-            checks=[Check(**check) for check in document["checks"]],
-            production_registry=document.get("production_registry"),
-            baseline_note=document.get("baseline_note"),
-        )
-
-    def compact_json(self) -> str:
-        """The report as one line, for the ``gate_report`` version tag."""
-        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
-
-    def to_markdown(self) -> str:
-        verdict = "PASSED" if self.passed else "FAILED"
-        registry = f"registry `{self.production_registry}`" if self.production_registry else ""
-        if self.production_version:
-            against = f"Compared with production version {self.production_version}"
-            against += f" of {registry}" if registry else ""
-        else:
-            against = "No production version" + (f" in {registry}" if registry else "")
-            against += ": absolute checks only"
-        lines = [
-            f"### Gate {verdict}: {self.model_name} version {self.version}",
-            "",
-            f"{against}; thresholds: `{self.thresholds}`.",
-            "",
-            *([f"Note: {self.baseline_note}", ""] if self.baseline_note else []),
-            "| check | result | observed | limit | detail |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        for check in self.checks:
-            lines.append(
-                f"| {check.name} | {'pass' if check.passed else '**FAIL**'} "
-                f"| {_number(check.observed)} | {_number(check.limit)} | {check.detail} |"
-            )
-        return "\n".join(lines) + "\n"
-
-
-def _number(value: float | None) -> str:
-    if value is None:
-        return ""
-    # Parity differences and tolerances are tiny: 0.0000 would hide them.
-    return f"{value:.3g}" if 0 < abs(value) < 1e-3 else f"{value:.4f}"
+    # The API contract version the model declares (MLmodel metadata); absent: 1.
+    contract_version: int = 1
+    # The class names the model's own smoke sample expects; None: it carries none.
+    smoke_expected: list[str] | None = None
 
 
 def _threshold_check(rule: MetricRule, candidate: CandidateFacts) -> Check:
@@ -141,10 +52,10 @@ def _threshold_check(rule: MetricRule, candidate: CandidateFacts) -> Check:
     value = candidate.metrics.get(rule.name)
     if value is None or math.isnan(value):
         return Check(name, "threshold", False, f"candidate has no metric {rule.name!r}")
-    passed = rule.better_or_equal(value, rule.bound)
-    relation = ">=" if rule.direction == "min" else "<="
-    detail = f"{rule.name} {value:.4f} {'meets' if passed else 'misses'} {relation} {rule.bound}"
-    return Check(name, "threshold", passed, detail, value, rule.bound)
+    passed = rule.better_or_equal(value, rule.threshold)
+    verb = "meets" if passed else "misses"
+    detail = f"{rule.name} {value:.4f} {verb} {rule.relation} {rule.threshold}"
+    return Check(name, "threshold", passed, detail, value, rule.threshold)
 
 
 def _regression_check(
@@ -173,20 +84,32 @@ def _signature_check(candidate: CandidateFacts, production: CandidateFacts) -> C
         return Check("signature", "signature", True, "production has no signature: not compared")
     if candidate.input_schema == production.input_schema:
         return Check("signature", "signature", True, "input signature matches production")
-    return Check(
-        "signature",
-        "signature",
-        False,
+    change = (
         f"input signature {_columns(candidate.input_schema)} differs from production's "
-        f"{_columns(production.input_schema)}",
+        f"{_columns(production.input_schema)}"
     )
+    declared, current = candidate.contract_version, production.contract_version
+    if declared > current:
+        detail = (
+            f"declared API contract change (contract_version {current} -> {declared}): "
+            f"{change}; clients of the API must follow"
+        )
+        return Check("signature", "signature", True, detail, warning=True)
+    detail = (
+        f"{change}, and contract_version stays {declared}: raise contract_version in the "
+        "model specification to declare the change"
+    )
+    return Check("signature", "signature", False, detail)
 
 
 def _columns(schema: list[dict[str, Any]]) -> str:
     return "[" + ", ".join(f"{col.get('name')}:{col.get('type')}" for col in schema) + "]"
 
 
-def _smoke_check(candidate: CandidateFacts, expected: list[str]) -> Check:
+def _smoke_check(candidate: CandidateFacts) -> Check:
+    expected = candidate.smoke_expected
+    if expected is None:
+        return Check("smoke", "smoke", False, "the model carries no smoke sample: retrain")
     if candidate.smoke_predictions is None:
         reason = candidate.smoke_error or "model could not predict"
         return Check("smoke", "smoke", False, f"smoke sample not predicted: {reason}")
@@ -229,17 +152,16 @@ def decide(
     model_name: str,
     candidate: CandidateFacts,
     production: CandidateFacts | None,
-    smoke_expected: list[str],
     *,
     production_registry: str | None = None,
     baseline_note: str | None = None,
 ) -> GateReport:
     """Every check the policy asks for; with no production only the absolute ones."""
-    checks = [_threshold_check(rule, candidate) for rule in policy.metric]
+    checks = [_threshold_check(rule, candidate) for rule in policy.rules]
     if production is not None:
-        checks += [_regression_check(rule, candidate, production) for rule in policy.metric]
+        checks += [_regression_check(rule, candidate, production) for rule in policy.rules]
         checks.append(_signature_check(candidate, production))
-    checks.append(_smoke_check(candidate, smoke_expected))
+    checks.append(_smoke_check(candidate))
     checks.append(_parity_check(candidate.parity, policy.onnx_parity))
     return GateReport(
         model_name=model_name,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-SEED_EXAMPLE = "5.1,3.5,1.4,0.2"
+SEED_EXAMPLE = "5.1,3.5,1.4,0.2"  # an Iris row: the default model's, for messages
 
 
 def _version(text: str) -> str:
@@ -28,14 +30,16 @@ def _features(text: str) -> list[float]:
     return values
 
 
-def _positive_float(text: str) -> float:
+def _param(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE``, the value read as TOML (``0.5``, ``true``, ``"lbfgs"``) or kept as text."""
+    name, equals, raw = text.partition("=")
+    if not equals or not name.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE such as C=0.5, got {text!r}")
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
+        value = tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return name.strip(), value
 
 
 def _json_option() -> argparse.ArgumentParser:
@@ -52,7 +56,15 @@ def _common_options() -> argparse.ArgumentParser:
     common.add_argument(
         "--tracking-uri", help="MLflow tracking server (default: $MLFLOW_TRACKING_URI)"
     )
-    common.add_argument("--model-name", help="registered model name (default: $MODEL_NAME)")
+    common.add_argument(
+        "--model",
+        metavar="NAME",
+        help="a declared model (`mlship models`; default: $MLSHIP_MODEL, else $MODEL_NAME "
+        "when it names one, else IrisClassifier)",
+    )
+    common.add_argument(
+        "--model-name", help="registered model name (default: $MODEL_NAME, else the model's)"
+    )
     common.add_argument(
         "--connect-timeout",
         type=float,
@@ -69,9 +81,15 @@ _AddParser = Callable[..., argparse.ArgumentParser]
 def _lifecycle_commands(add: _AddParser) -> None:
     common = _common_options()
     train = add("train", parents=[common], help="train, log and register a new model version")
-    train.add_argument("--c", type=_positive_float, help="inverse regularisation strength")
-    train.add_argument("--max-iter", type=int, help="solver iterations")
-    train.add_argument("--seed", type=int, help="split and solver seed")
+    train.add_argument(
+        "--param",
+        dest="params",
+        type=_param,
+        action="append",
+        metavar="NAME=VALUE",
+        help="override a parameter of the classifier step (repeatable), e.g. C=0.5",
+    )
+    train.add_argument("--seed", type=int, help="split and estimator seed")
     train.add_argument("--test-size", type=float, help="held-out fraction (0-1)")
     train.add_argument("--experiment", dest="experiment_name", help="MLflow experiment name")
 
@@ -80,7 +98,10 @@ def _lifecycle_commands(add: _AddParser) -> None:
     )
     validate.add_argument("--version", type=_version, help="version to gate (default: latest)")
     validate.add_argument(
-        "--thresholds", type=Path, metavar="FILE", help="gate policy TOML (default: packaged)"
+        "--thresholds",
+        type=Path,
+        metavar="FILE",
+        help="a TOML file whose [gate] table replaces the model's gate policy",
     )
     validate.add_argument(
         "--report-dir", type=Path, metavar="DIR", help="also write gate_report.json/.md here"
@@ -115,11 +136,18 @@ def _lifecycle_commands(add: _AddParser) -> None:
     predict.add_argument(
         "--features",
         type=_features,
-        default=_features(SEED_EXAMPLE),
         metavar="X1,X2,...",
-        help=f"feature values in signature order (default {SEED_EXAMPLE})",
+        help="feature values in signature order (default: the model's first smoke row)",
     )
     predict.add_argument("--alias", default="production", help="alias to load")
+
+
+def _catalog_commands(add: _AddParser) -> None:
+    add(
+        "models",
+        parents=[_json_option()],
+        help="list the declared models (model/models/*.toml; no server needed)",
+    )
 
 
 def _bundle_commands(add: _AddParser) -> None:
@@ -153,5 +181,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _lifecycle_commands(commands.add_parser)
+    _catalog_commands(commands.add_parser)
     _bundle_commands(commands.add_parser)
     return parser

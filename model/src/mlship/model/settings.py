@@ -22,12 +22,15 @@ class Settings(BaseSettings):
     tracking_uri: str = Field(
         default="http://127.0.0.1:5000", validation_alias="MLFLOW_TRACKING_URI"
     )
-    model_name: str = Field(default="IrisClassifier", min_length=1, validation_alias="MODEL_NAME")
-    experiment_name: str = Field(default="mlship-iris", min_length=1)
-    seed: int = 42
-    test_size: float = Field(default=0.2, gt=0.0, lt=1.0)
-    c: float = Field(default=1.0, gt=0.0, description="inverse regularisation strength")
-    max_iter: int = Field(default=200, gt=0)
+    # The declared model (a specification's name, see catalog.select); None: MODEL_NAME
+    # when it names one, else the default model.
+    model: str | None = None
+    # Empty: the specification's own name and experiment (filled in by catalog.select).
+    model_name: str = Field(default="", validation_alias="MODEL_NAME")
+    experiment_name: str = ""
+    # Override the specification's split (and the estimators' random_state) when set.
+    seed: int | None = None
+    test_size: float | None = Field(default=None, gt=0.0, lt=1.0)
     # Total time spent waiting for an unreachable tracking server before giving up.
     connect_timeout_seconds: float = Field(default=8.0, ge=0.0)
     # Provenance, when the caller knows it (CI sets GITHUB_SHA, GITHUB_REF or PR_NUMBER).

@@ -1,4 +1,4 @@
-"""Fit the Iris pipeline, log everything to MLflow and register a new model version.
+"""Fit a specification's pipeline, log everything to MLflow and register a new version.
 
 The model directory is saved locally first so that its served form (``model.onnx``
 and ``metadata.serving``) is part of it before it is logged and registered.
@@ -15,18 +15,19 @@ from pathlib import Path
 import mlflow
 import mlflow.sklearn
 from mlflow.models import infer_signature
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
+from mlship.model.catalog import select
 from mlship.model.connection import connect
-from mlship.model.data import Dataset, Split, load_dataset, split_dataset
+from mlship.model.data import Dataset, Split, load_dataset, smoke_frame, split_dataset
+from mlship.model.estimators import build_pipeline
 from mlship.model.evaluation import Evaluation, confusion_figure, evaluate
 from mlship.model.manifest import MODEL_DIR
 from mlship.model.metadata import model_metadata
 from mlship.model.registry_io import create_version
 from mlship.model.served_form import add_served_form
 from mlship.model.settings import Settings
+from mlship.model.spec import ModelSpec
 
 # Packages a serving environment needs to load the logged model. Listed explicitly:
 # inferring them would re-import the model in a subprocess on every training run.
@@ -38,6 +39,7 @@ SKOPS_TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
 @dataclass(frozen=True)
 class TrainResult:
     model_name: str
+    spec: str  # the declared model trained (its specification's name)
     version: str
     run_id: str
     experiment_id: str
@@ -46,22 +48,9 @@ class TrainResult:
     git_sha: str
 
 
-def build_pipeline(settings: Settings) -> Pipeline:
-    return Pipeline(
-        [
-            ("scaler", StandardScaler()),
-            (
-                "classifier",
-                LogisticRegression(
-                    C=settings.c, max_iter=settings.max_iter, random_state=settings.seed
-                ),
-            ),
-        ]
-    )
-
-
-def fit(settings: Settings, dataset: Dataset, split: Split) -> tuple[Pipeline, Evaluation]:
-    pipeline = build_pipeline(settings).fit(split.train_features, split.train_target)
+def fit(spec: ModelSpec, dataset: Dataset, split: Split) -> tuple[Pipeline, Evaluation]:
+    pipeline = build_pipeline(spec.pipeline_steps(), spec.split.seed)
+    pipeline.fit(split.train_features, split.train_target)
     return pipeline, evaluate(pipeline, split.test_features, split.test_target, dataset.class_names)
 
 
@@ -88,11 +77,33 @@ def serving_requirements() -> list[str]:
     return pins
 
 
-def train_and_register(settings: Settings) -> TrainResult:
+def _params(spec: ModelSpec, split: Split, data_sha256: str) -> dict[str, object]:
+    """The run's params: the split the gate rebuilds, and every step's parameters."""
+    params: dict[str, object] = {
+        "spec": spec.name,
+        "contract_version": spec.contract_version,
+        "estimator": "+".join(step.estimator.rpartition(".")[2] for step in spec.pipeline),
+        "seed": spec.split.seed,
+        "test_size": spec.split.test_size,
+        "train_rows": len(split.train_target),
+        "test_rows": len(split.test_target),
+        "data_sha256": data_sha256,
+    }
+    for step in spec.pipeline:
+        # The classifier's own parameters keep their plain names (`C`, `n_estimators`).
+        prefix = "" if step is spec.pipeline[-1] else f"{step.name}."
+        params.update({f"{prefix}{key}": value for key, value in step.params.items()})
+    return params
+
+
+def train_and_register(settings: Settings, spec: ModelSpec | None = None) -> TrainResult:
+    """Train ``spec`` (None: the one ``settings`` selects) and register a new version."""
+    if spec is None:
+        spec, settings = select(settings)
     client = connect(settings)
-    dataset = load_dataset()
-    split = split_dataset(dataset, test_size=settings.test_size, seed=settings.seed)
-    pipeline, evaluation = fit(settings, dataset, split)
+    dataset = load_dataset(spec)
+    split = split_dataset(dataset, test_size=spec.split.test_size, seed=spec.split.seed)
+    pipeline, evaluation = fit(spec, dataset, split)
     git_sha = resolve_git_sha(settings)
     pull_request = settings.pull_request()
     provenance = {"git_sha": git_sha, "data_sha256": dataset.sha256}
@@ -102,25 +113,15 @@ def train_and_register(settings: Settings) -> TrainResult:
     experiment = mlflow.set_experiment(settings.experiment_name)
     with mlflow.start_run(run_name=f"train-{settings.model_name}") as run:
         mlflow.set_tags({**provenance, "model_name": settings.model_name})
-        mlflow.log_params(
-            {
-                "estimator": "StandardScaler+LogisticRegression",
-                "C": settings.c,
-                "max_iter": settings.max_iter,
-                "seed": settings.seed,
-                "test_size": settings.test_size,
-                "train_rows": len(split.train_target),
-                "test_rows": len(split.test_target),
-                "data_sha256": dataset.sha256,
-            }
-        )
+        mlflow.log_params(_params(spec, split, dataset.sha256))
         mlflow.log_metrics(evaluation.metrics)
         mlflow.log_figure(
             confusion_figure(evaluation.confusion, dataset.class_names), "confusion_matrix.png"
         )
         mlflow.log_text(evaluation.report_text, "classification_report.txt")
         mlflow.log_dict(evaluation.report_dict, "classification_report.json")
-        example = split.train_features.head(3)
+        # The smoke sample is the input example too: real rows the model must get right.
+        example = smoke_frame(spec)
         with tempfile.TemporaryDirectory(prefix="mlship-train-") as scratch:
             model_dir = Path(scratch) / MODEL_DIR
             mlflow.sklearn.save_model(
@@ -128,7 +129,7 @@ def train_and_register(settings: Settings) -> TrainResult:
                 str(model_dir),
                 signature=infer_signature(example, pipeline.predict(example)),
                 input_example=example,
-                metadata=model_metadata(split.train_features, dataset.class_names),
+                metadata=model_metadata(split.train_features, spec),
                 pip_requirements=serving_requirements(),
                 skops_trusted_types=SKOPS_TRUSTED_TYPES,
             )
@@ -139,6 +140,7 @@ def train_and_register(settings: Settings) -> TrainResult:
     model_version = create_version(client, settings.model_name, run.info.run_id, provenance)
     return TrainResult(
         model_name=settings.model_name,
+        spec=spec.name,
         version=model_version,
         run_id=run.info.run_id,
         experiment_id=experiment.experiment_id,
