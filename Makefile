@@ -61,7 +61,7 @@ MODEL_NAME ?= IrisClassifier
 THRESHOLDS ?=
 MODEL_VERSION ?=
 GATE_REPORT_DIR ?= .mlship/reports
-FEATURES ?= 5.1,3.5,1.4,0.2
+FEATURES ?=
 MLSHIP_CLI = MLFLOW_TRACKING_URI=$(MLFLOW_TRACKING_URI) MODEL_NAME=$(MODEL_NAME) $(BIN)/mlship
 LIFECYCLE_ENV = VENV_BIN=$(BIN) MLFLOW_BIN=$(BIN)/mlflow MLFLOW_PORT=$(MLFLOW_PORT) \
   MLFLOW_TRACKING_URI=$(MLFLOW_TRACKING_URI) MODEL_NAME=$(MODEL_NAME)
@@ -89,8 +89,8 @@ rollback: $(INSTALLED) ## production <- previous (run again to undo)
 status: $(INSTALLED) ## Aliases, versions, key metrics and gate results of MODEL_NAME
 	$(MLSHIP_CLI) status
 
-model-predict: $(INSTALLED) ## Predict FEATURES (default 5.1,3.5,1.4,0.2) with the production model
-	$(MLSHIP_CLI) predict --features $(FEATURES)
+model-predict: $(INSTALLED) ## Predict FEATURES (default: the model's first smoke row) with the production model
+	$(MLSHIP_CLI) predict $(if $(FEATURES),--features $(FEATURES))
 
 demo: $(INSTALLED) ## Embedded MLflow, train, gate, promote, predict, then serve the API and call it
 	@$(LIFECYCLE_ENV) platform/scripts/demo.sh

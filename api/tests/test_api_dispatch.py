@@ -24,6 +24,7 @@ pytestmark = pytest.mark.unit
 ORIGIN = "http://ui.example"
 KEY = {"X-API-Key": "secret-key"}
 SEED = {"features": [5.1, 3.5, 1.4, 0.2]}
+V2_TENSOR = {"name": "x", "shape": [1, 4], "datatype": "FP64", "data": SEED["features"]}
 CASES: dict[str, dict[str, Any]] = {
     "prediction": {"json": SEED, "headers": KEY},
     "named features": {
@@ -31,17 +32,22 @@ CASES: dict[str, dict[str, Any]] = {
         "headers": KEY,
     },
     "batch": {"path": "/predict/batch", "json": {"instances": [[5.1, 3.5, 1.4, 0.2]] * 3}},
-    "v2": {
-        "path": "/v2/models/model/infer",
-        "json": {
-            "inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": SEED["features"]}]
-        },
-    },
+    "v2": {"path": "/v2/models/model/infer", "json": {"inputs": [V2_TENSOR]}},
     "v2 bad tensor": {
         "path": "/v2/models/model/infer",
         "json": {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "BYTES", "data": ["a"]}]},
     },
     "v2 other model": {"path": "/v2/models/other/infer", "json": {"inputs": []}},
+    "v2 other version": {"path": "/v2/models/model/versions/0/infer", "json": {"inputs": []}},
+    "v2 untyped JSON": {
+        "path": "/v2/models/model/infer",
+        "content": json.dumps({"inputs": [{**V2_TENSOR, "datatype": "FP32"}]}).encode(),
+    },
+    "v2 binary header past the body": {
+        "path": "/v2/models/model/infer",
+        "content": b'{"inputs": []}',
+        "headers": {**KEY, "Inference-Header-Content-Length": "99"},
+    },
     "bad value": {"json": {"features": [5.1, "x", 1.4, 0.2]}, "headers": KEY},
     "not JSON": {"content": b"{", "headers": {**KEY, "Content-Type": "application/json"}},
     "wrong content type": {"content": b"a=1", "headers": {**KEY, "Content-Type": "text/plain"}},

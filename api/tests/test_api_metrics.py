@@ -42,10 +42,10 @@ def test_metric_names_and_labels(client: TestClient) -> None:
         "mlship_model_load_duration_seconds_bucket": {"le"},
         "mlship_model_reloads_total": {"result"},
         "mlship_registry_reachable": set(),
-        "mlship_predictions_total": {"model_version", "predicted_class"},
-        "mlship_inference_duration_seconds_bucket": {"endpoint", "le"},
-        "mlship_prediction_confidence_bucket": {"le"},
-        "mlship_feature_quantile_bucket": {"feature", "le"},
+        "mlship_predictions_total": {"model", "model_version", "predicted_class"},
+        "mlship_inference_duration_seconds_bucket": {"model", "endpoint", "le"},
+        "mlship_prediction_confidence_bucket": {"model", "le"},
+        "mlship_feature_quantile_bucket": {"model", "feature", "le"},
     }
     for name, labels in expected_labels.items():
         assert name in found, name
@@ -62,6 +62,10 @@ def test_metric_names_and_labels(client: TestClient) -> None:
     assert value(found, "mlship_predictions_total", predicted_class="setosa") == 1
     assert value(found, "mlship_model_reloads_total", result="success") == 1
     assert value(found, "mlship_inference_duration_seconds_count", endpoint="predict") == 1
+    # Every model metric names the registered model, so one dashboard tells models apart.
+    served = {labels["model_name"] for labels, _ in found["mlship_model_info"]}
+    for name in ("mlship_predictions_total", "mlship_prediction_confidence_bucket"):
+        assert {labels["model"] for labels, _ in found[name]} == served, name
 
 
 def test_batch_metrics_count_every_row(client: TestClient) -> None:

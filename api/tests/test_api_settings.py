@@ -23,6 +23,10 @@ def test_defaults_follow_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.workers == 1
     assert settings.max_batch_rows == 10_000
     assert settings.api_keys() == ()
+    # Request limits: safe by default (uvicorn with httptools has none of its own).
+    assert (settings.max_headers, settings.max_header_bytes) == (100, 16_384)
+    assert settings.body_timeout_s == 10.0
+    assert settings.max_feature_magnitude == 1e12
 
 
 def test_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -48,6 +52,10 @@ def test_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ("API_KEYS_FILE", "/nonexistent/keys", "API_KEYS_FILE"),
         ("API_WORKERS", "2", "PROMETHEUS_MULTIPROC_DIR"),
         ("API_BATCH_MAX_WAIT_MS", "500", "batch_max_wait_ms"),
+        ("API_MAX_HEADERS", "0", "max_headers"),
+        ("API_MAX_HEADER_BYTES", "10", "max_header_bytes"),
+        ("API_BODY_TIMEOUT_S", "0", "body_timeout_s"),
+        ("API_MAX_FEATURE_MAGNITUDE", "inf", "max_feature_magnitude"),
     ],
 )
 def test_bad_settings_exit_with_a_message_and_no_traceback(

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 
+from mlship.api.jsonbody import decode
 from mlship.api.validation import (
     InputError,
     TooManyRowsError,
     batch_rows,
-    decode,
     single_row,
     tensor_rows,
 )
@@ -201,3 +202,91 @@ def test_v2_rejections_name_the_field(payload: Any, sentence: str) -> None:
 def test_v2_over_the_row_limit_is_refused() -> None:
     with pytest.raises(TooManyRowsError, match="11 rows exceed the limit of 10 rows"):
         tensor_rows({"inputs": [tensor([[1, 2, 3, 4]] * 11, [11, 4])]}, FEATURES, 10)
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        (b'{"features": [1, 2, 3, 4], "features": [1, 2, 3, 5]}', ["body", "features"]),
+        (b'{"sepal_length": 1, "sepal_width": 2, "sepal_length": 3}', ["body", "sepal_length"]),
+        (
+            b'{"features": {"sepal_width": 1, "sepal_width": 2}}',
+            ["body", "features", "sepal_width"],
+        ),
+        (b'{"instances": [[1, 2, 3, 4], {"a": 1, "b": 2, "a": 3}]}', ["body", "instances", 1, "a"]),
+        (b'{"inputs": [{"name": "x", "name": "y"}]}', ["body", "inputs", 0, "name"]),
+        # A colon inside a string, or an escaped one, must not hide a repeated key.
+        (b'{"a": "x:y", "a": 1}', ["body", "a"]),
+        (b'{"a": 1, "a": 2, "b": "\\u003a"}', ["body", "a"]),
+        (b'{"a": NaN, "a": 1}', ["body", "a"]),
+    ],
+)
+def test_a_key_repeated_at_any_depth_is_refused_by_name(body: bytes, loc: list[Any]) -> None:
+    with pytest.raises(InputError) as raised:
+        decode(body)
+    [detail] = raised.value.detail()
+    assert (detail["loc"], detail["type"]) == (loc, "duplicate_key")
+    assert "more than once" in detail["msg"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id": "a:b:c", "inputs": [{"name": "x:1", "data": [1, 2]}]}',  # colons in strings
+        b'{"instances": [{"a": 1, "b": 2}, {"a": 3, "b": 4}]}',
+        b'{"k": "\\ud83d\\ude00", "n": [{"x": {"y": 1}}]}',  # a surrogate pair is one character
+    ],
+)
+def test_bodies_without_repeated_keys_parse_as_orjson_does(body: bytes) -> None:
+    assert decode(body) == orjson.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "loc", "rule"),
+    [
+        (b'{"\\ud800": 1}', ["body"], "a key holds an invalid Unicode escape"),
+        (b'{"features": {"\\udc00x": 1}}', ["body", "features"], "a key holds"),
+        (b'{"inputs": [{"name": "\\ud800"}]}', ["body", "inputs", 0, "name"], "lone surrogate"),
+        (b'{"id": "a\\udfff", "x": NaN}', ["body", "id"], "lone surrogate"),
+        (b'\xff\xfe{"a": 1}', ["body"], "not valid UTF-8"),
+        ('{"features": [1, 2, 3, 4]}'.encode("utf-16"), ["body"], "not valid UTF-8"),
+        (b'\xef\xbb\xbf{"features": [1, 2, 3, 4]}', ["body"], "not valid JSON"),  # a BOM
+        (b'{"a": "\xed\xa0\x80"}', ["body"], "not valid UTF-8"),  # a surrogate, encoded
+        (b"[" * 100_000, ["body"], "not valid JSON"),
+        (b'"\\ud800"', ["body"], "lone surrogate"),  # the body itself a string
+    ],
+)
+def test_text_that_is_not_unicode_is_refused_by_name(
+    body: bytes, loc: list[Any], rule: str
+) -> None:
+    with pytest.raises(InputError) as raised:
+        decode(body)
+    [detail] = raised.value.detail()
+    assert detail["loc"] == loc
+    assert rule in detail["msg"]
+    orjson.dumps(raised.value.detail())  # the refusal itself can always be sent
+
+
+def test_values_beyond_the_magnitude_limit_are_refused_by_name() -> None:
+    limit = 1e12
+    assert single_row({"features": [1e12, -1e12, 0, 5]}, FEATURES, limit).shape == (1, 4)
+    for value, rule in ((1e308, "within [-1e+12, 1e+12], got 1e+308"), (10**30, "within")):
+        with pytest.raises(InputError) as raised:
+            single_row({"features": [1, 2, value, 4]}, FEATURES, limit)
+        [detail] = raised.value.detail()
+        assert (detail["loc"], detail["type"]) == (["body", "features", 2], "magnitude")
+        assert rule in detail["msg"]
+    with pytest.raises(InputError, match="finite number, got NaN"):
+        batch_rows({"instances": [[1, 2, 3, float("nan")]]}, FEATURES, 10, limit)
+
+
+def test_batch_refuses_unknown_top_level_fields() -> None:
+    with pytest.raises(InputError) as raised:
+        batch_rows({"instances": [[1, 2, 3, 4]], "extra": 1}, FEATURES, 10)
+    assert raised.value.detail()[0]["loc"] == ["body", "extra"]
+
+
+@pytest.mark.parametrize("body", [b"Infinity", b"-Infinity", b"NaN", b"1e999", b"null", b"7"])
+def test_a_body_that_is_one_value_parses_and_is_then_refused_as_a_body(body: bytes) -> None:
+    with pytest.raises(InputError, match="must be a JSON object"):
+        single_row(decode(body), FEATURES)

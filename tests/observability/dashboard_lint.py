@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from observability.grafana.generator.grafana import DATASOURCE_UID, GRID_WIDTH
+from observability.generator.grafana import DATASOURCE_UID, GRID_WIDTH
 
 Json = dict[str, Any]
 

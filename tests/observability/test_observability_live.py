@@ -25,6 +25,7 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
+from observability.generator.signals import FEATURE_PSI
 from tests.integration.api_process import ApiProcess
 from tests.observability.dashboard_lint import load_dashboards, queries, substitute
 from tests.observability.prometheus_process import (
@@ -55,12 +56,14 @@ class Stack:
     broken: ApiProcess  # its model does not exist: 503 and mlship_model_loaded 0
     mlflow_target: str
     started: float
+    model: str  # the registered name: the API's model label
 
     def variables(self) -> dict[str, str]:
         span = max(int(time.time() - self.started) + 1, 60)
         # "All" selected, as Grafana's allValue; a rate window holding several 1 s scrapes.
         return {
             "job": "mlship-api",
+            "model": self.model,
             "instance": ".*",
             "feature": ".*",
             "__rate_interval": "30s",
@@ -181,12 +184,12 @@ def stack(mlflow_server: MlflowServer, tmp_path_factory: pytest.TempPathFactory)
         def scraped_after_traffic() -> bool:
             # Every API target scraped, and the rules evaluated, after the last request.
             scrapes = prometheus.instant('timestamp(up{job="mlship-api"})')
-            rules = prometheus.instant("timestamp(job_feature:mlship_feature_psi:1h)")
+            rules = prometheus.instant(f"timestamp({FEATURE_PSI})")
             stamps = [float(series["value"][1]) for series in scrapes + rules]
             return len(scrapes) == 2 and bool(rules) and min(stamps) > traffic_done + 1
 
         wait_until(scraped_after_traffic, timeout=60, what="scrapes after the traffic")
-        yield Stack(prometheus, serving, broken, f"127.0.0.1:{mlflow_server.port}", started)
+        yield Stack(prometheus, serving, broken, f"127.0.0.1:{mlflow_server.port}", started, name)
     finally:
         for process in (serving, broken, prometheus):
             process.stop()
@@ -289,3 +292,18 @@ def test_the_allow_list_names_real_queries() -> None:
     }
     assert set(ALLOWED_EMPTY) <= known
     assert all(reason for reason in ALLOWED_EMPTY.values())
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        "mlship_predictions_total",
+        "mlship_prediction_confidence_count",
+        "mlship_feature_quantile_count",
+        "mlship_inference_duration_seconds_count",
+    ],
+)
+def test_model_series_carry_the_registered_model_name(stack: Stack, metric: str) -> None:
+    """The rules and the Model dashboard group and select these series by `model`."""
+    series = stack.prometheus.instant(f'count by (model) ({metric}{{job="mlship-api"}})')
+    assert {entry["metric"].get("model") for entry in series} == {stack.model}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -123,3 +124,27 @@ def test_firing_cases_expect_the_runbook_annotation() -> None:
                 for expected in check.get("exp_alerts") or []:
                     assert "severity" in expected["exp_labels"], (path.name, case["name"])
                     assert "runbook" in expected["exp_annotations"], (path.name, case["name"])
+
+
+@pytest.mark.unit
+def test_every_model_alert_fires_for_one_of_two_models_in_a_unit_test() -> None:
+    """Two models under one job: the alert fires for the drifting one, not for both."""
+    per_model = {
+        alert["alert"] for alert in _alerts() if re.search(r"\bon \([^)]*\bmodel\b", alert["expr"])
+    }
+    assert per_model == {"MlshipPredictionDrift", "MlshipFeatureDrift"}
+    shown: set[str] = set()
+    for _, tests in _unit_tests():
+        for case in tests["tests"]:
+            inputs = {
+                model
+                for series in case["input_series"]
+                for model in re.findall(r'\bmodel="([^"]+)"', series["series"])
+            }
+            for check in case.get("alert_rule_test", []):
+                fired = {
+                    alert["exp_labels"].get("model") for alert in check.get("exp_alerts") or []
+                }
+                if len(inputs) >= 2 and len(fired) == 1 and fired <= inputs:
+                    shown.add(check["alertname"])
+    assert per_model - shown == set()

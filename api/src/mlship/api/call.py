@@ -3,14 +3,14 @@
 The prediction endpoints are served straight from the ASGI scope (see
 ``hotpath.py``) and, for FastAPI's routing, from a Starlette request; ``Call``
 gives both the same view: lower-case headers, path parameters, the body
-channel and the client's address. ``send_json`` writes a JSON response to a
-raw ASGI ``send``.
+channel and the client's address. ``send_json`` writes a JSON response (or a
+``RawBody``: binary tensor data) to a raw ASGI ``send``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from starlette.requests import Request
@@ -19,12 +19,25 @@ from starlette.types import Receive, Scope, Send
 from mlship.api.responses import JSON_OPTIONS, ApiError
 
 JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+# The Open Inference Protocol's clients send JSON untyped (tritonclient's sync client) or
+# as application/octet-stream (its asyncio client; the binary tensor data extension).
+V2_MEDIA_TYPES = frozenset({"", "application/octet-stream"})
+
+
+class RawBody(NamedTuple):
+    """A response body that is not JSON, with its headers (content type included)."""
+
+    body: bytes
+    headers: dict[str, str]
 
 
 class Call:
-    """Lower-case header names to values, path parameters, the body channel, the client."""
+    """Lower-case header names to values, path parameters, the body channel, the client.
 
-    __slots__ = ("client", "headers", "params", "receive")
+    ``tail`` holds what follows a V2 request's JSON (binary tensor data, ``v2_binary``).
+    """
+
+    __slots__ = ("client", "headers", "params", "receive", "tail")
 
     def __init__(
         self,
@@ -35,6 +48,7 @@ class Call:
     ) -> None:
         self.headers, self.receive, self.client = headers, receive, client
         self.params = params or {}
+        self.tail: memoryview | None = None
 
     @classmethod
     def from_scope(
@@ -54,14 +68,22 @@ class Call:
         host = client.host if client else None
         return cls(request.headers, request.receive, host, request.path_params)
 
-    async def json_body(self, max_bytes: int) -> bytes:
-        """The body of a JSON request, refusing other content types (415) and big bodies (413)."""
+    async def json_body(self, max_bytes: int, v2: bool = False) -> bytes:
+        """The body of a JSON request, refusing other content types (415) and big bodies (413).
+
+        ``v2``: also untyped or ``application/octet-stream`` (``V2_MEDIA_TYPES``).
+        """
         content_type = self.headers.get("content-type", "")
         if content_type != "application/json":
             media_type = content_type.split(";", 1)[0].strip().lower()
-            if media_type != "application/json" and not media_type.endswith("+json"):
+            if not (
+                media_type == "application/json"
+                or media_type.endswith("+json")
+                or (v2 and media_type in V2_MEDIA_TYPES)
+            ):
+                expected = "application/json" + (" or application/octet-stream" if v2 else "")
                 raise ApiError(
-                    415, f"content type must be application/json, got {content_type or 'none'}"
+                    415, f"content type must be {expected}, got {content_type or 'none'}"
                 )
         too_large = f"request body exceeds the limit of {max_bytes} bytes"
         declared = self.headers.get("content-length")
@@ -95,8 +117,13 @@ async def send_json(
     ``headers`` are the response's own (``Retry-After``...), ``raw_headers``
     pre-encoded ones added to every response of the route.
     """
-    body = orjson.dumps(content, option=JSON_OPTIONS)
-    encoded = [JSON_CONTENT_TYPE, (b"content-length", str(len(body)).encode())]
+    if type(content) is RawBody:
+        body = content.body
+        encoded = [(name.encode(), value.encode()) for name, value in content.headers.items()]
+    else:
+        body = orjson.dumps(content, option=JSON_OPTIONS)
+        encoded = [JSON_CONTENT_TYPE]
+    encoded.append((b"content-length", str(len(body)).encode()))
     if raw_headers:
         encoded += raw_headers
     if headers:

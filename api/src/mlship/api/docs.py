@@ -23,6 +23,7 @@ from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from mlship.api.manager import ModelManager
+from mlship.api.routes import request_schemas
 
 ASSETS = "/static/swagger-ui"
 INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
@@ -89,6 +90,11 @@ def install_docs(app: FastAPI, manager: ModelManager) -> None:
                 continue
             body = operation.setdefault("requestBody", {"content": {"application/json": {}}})
             body["content"].setdefault("application/json", {})["examples"] = examples
+        if manager.current is not None:  # the served model's exact bodies
+            exact = request_schemas(app.state.service.settings, manager.current.features)
+            for path, body_schema in exact.items():
+                content = schema["paths"][path]["post"]["requestBody"]["content"]
+                content["application/json"]["schema"] = body_schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

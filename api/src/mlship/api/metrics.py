@@ -148,22 +148,22 @@ class Metrics(Collector):
         )
         self.predictions = Counts(
             "mlship_predictions_total",
-            "Predicted rows by model version and predicted class",
-            ["model_version", "predicted_class"],
+            "Predicted rows by model, model version and predicted class",
+            ["model", "model_version", "predicted_class"],
         )
         self.inference_duration = Buckets(
             "mlship_inference_duration_seconds",
             "Runtime time per call (no HTTP, no parsing); endpoint=coalesced for shared calls",
-            ["endpoint"],
+            ["model", "endpoint"],
             INFERENCE_BUCKETS,
         )
         self.confidence = Buckets(
-            "mlship_prediction_confidence", "Probability of the predicted class", [], TENTHS
+            "mlship_prediction_confidence", "Probability of the predicted class", ["model"], TENTHS
         )
         self.feature_quantile = Buckets(
             "mlship_feature_quantile",
             "Position of observed feature values among the training deciles",
-            ["feature"],
+            ["model", "feature"],
             TENTHS,
         )
         self.families: tuple[Counts | Buckets, ...] = (

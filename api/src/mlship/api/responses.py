@@ -8,6 +8,7 @@ and one in its builder, here.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import TYPE_CHECKING, Any, NotRequired
 
 import numpy as np
@@ -43,7 +44,8 @@ class V2Tensor(TypedDict):
     name: str
     datatype: str
     shape: list[int]
-    data: list[float] | list[int]
+    data: NotRequired[list[float] | list[int]]
+    parameters: NotRequired[dict[str, int]]  # binary_data_size, instead of data
 
 
 class V2InferResponse(TypedDict):
@@ -53,7 +55,8 @@ class V2InferResponse(TypedDict):
     outputs: list[V2Tensor]
 
 
-V2_OUTPUTS = ("predict", "predict_proba")
+# Each output's datatype and its little-endian layout as binary tensor data.
+V2_OUTPUTS = {"predict": ("INT64", "<i8"), "predict_proba": ("FP64", "<f8")}
 
 
 def _row(names: tuple[str, ...], probabilities: list[float]) -> ClassProbabilities:
@@ -80,26 +83,32 @@ def batch_prediction(model: ServedModel, probabilities: np.ndarray) -> BatchPred
 
 
 def v2_infer_response(
-    model: ServedModel, probabilities: np.ndarray, wanted: list[str], request_id: Any
+    model: ServedModel,
+    probabilities: np.ndarray,
+    wanted: list[str],
+    request_id: Any,
+    *,
+    binary: Container[str] = (),
+    blobs: list[bytes] | None = None,
 ) -> V2InferResponse:
-    tensors: dict[str, V2Tensor] = {
-        "predict": {
-            "name": "predict",
-            "datatype": "INT64",
-            "shape": [len(probabilities)],
-            "data": probabilities.argmax(axis=1).tolist(),
-        },
-        "predict_proba": {
-            "name": "predict_proba",
-            "datatype": "FP64",
-            "shape": list(probabilities.shape),
-            "data": probabilities.ravel().tolist(),
-        },
-    }
+    """The outputs ``wanted`` (all when empty); those in ``binary`` go as binary data:
+    their bytes are appended to ``blobs``, and ``parameters.binary_data_size`` replaces ``data``.
+    """
+    values = {"predict": probabilities.argmax(axis=1), "predict_proba": probabilities}
+    outputs: list[V2Tensor] = []
+    for name in wanted or V2_OUTPUTS:
+        datatype, layout = V2_OUTPUTS[name]
+        tensor: V2Tensor = {"name": name, "datatype": datatype, "shape": list(values[name].shape)}
+        if blobs is not None and name in binary:
+            blobs.append(values[name].astype(layout).tobytes())
+            tensor["parameters"] = {"binary_data_size": len(blobs[-1])}
+        else:
+            tensor["data"] = values[name].ravel().tolist()
+        outputs.append(tensor)
     response: V2InferResponse = {
         "model_name": model.ref.name,
         "model_version": model.ref.version,
-        "outputs": [tensors[name] for name in wanted or V2_OUTPUTS],
+        "outputs": outputs,
     }
     if type(request_id) is str:
         response["id"] = request_id

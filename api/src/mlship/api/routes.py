@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,6 +13,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from mlship.api.call import Call
 from mlship.api.hotpath import CallHandler, call_endpoint
+from mlship.api.jsonbody import decode
 from mlship.api.responses import (
     ApiError,
     BatchPrediction,
@@ -24,28 +25,48 @@ from mlship.api.responses import (
 )
 from mlship.api.served import NonFiniteOutputError, ServedModel
 from mlship.api.service import Service
-from mlship.api.validation import InputError, TooManyRowsError, batch_rows, decode, single_row
+from mlship.api.settings import Settings
+from mlship.api.validation import InputError, TooManyRowsError, batch_rows, single_row
 
-Parse = Callable[[Any, ServedModel], np.ndarray]
+Parse = Callable[[Any, ServedModel, Call], np.ndarray]
+Read = Callable[[Call, int], Awaitable[bytes]]
 Respond = Callable[[ServedModel, np.ndarray, Any], Any]
-NUMBER = {"type": "number"}
-ROW = {
-    "oneOf": [
-        {"type": "array", "items": NUMBER, "description": "values in signature order"},
-        {"type": "object", "additionalProperties": NUMBER, "description": "values by name"},
-    ]
-}
-SINGLE_SCHEMA = {
-    "oneOf": [
-        {"type": "object", "properties": {"features": ROW}, "required": ["features"]},
-        {"type": "object", "additionalProperties": NUMBER, "description": "named features"},
-    ]
-}
-BATCH_SCHEMA = {
-    "type": "object",
-    "properties": {"instances": {"type": "array", "items": ROW, "minItems": 1}},
-    "required": ["instances"],
-}
+
+
+def request_schemas(
+    settings: Settings, features: Sequence[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The bodies of ``/predict`` and ``/predict/batch`` the service answers, as JSON Schemas.
+
+    Given the model's ``features`` the schemas are exact: every body they allow is
+    answered with a 200 (duplicate keys aside, which JSON Schema cannot see).
+    """
+    limit = settings.max_feature_magnitude
+    number = {"type": "number", "minimum": -limit, "maximum": limit}
+    values: dict[str, Any] = {"type": "array", "items": number}
+    named: dict[str, Any] = {"type": "object", "additionalProperties": number}
+    if features is not None:
+        values |= {"minItems": len(features), "maxItems": len(features)}
+        named = {"type": "object", "properties": dict.fromkeys(features, number)}
+        named |= {"required": [*features], "additionalProperties": False}
+    row = {"oneOf": [values, named]}
+    instances = {"type": "array", "items": row, "minItems": 1, "maxItems": settings.max_batch_rows}
+
+    def only(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {name: schema},
+            "required": [name],
+            "additionalProperties": False,
+        }
+
+    single = {"oneOf": [only("features", row), named]}
+    return {
+        "/predict": named if features and "features" in features else single,
+        "/predict/batch": only("instances", instances),
+    }
+
+
 ERRORS = error_responses(401, 403, 413, 415, 422, 429, 503)
 
 
@@ -66,7 +87,13 @@ def body_spec(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def predictor(
-    service: Service, parse: Parse, respond: Respond, endpoint: str, refusal: int = 422
+    service: Service,
+    parse: Parse,
+    respond: Respond,
+    endpoint: str,
+    refusal: int = 422,
+    *,
+    read: Read = Call.json_body,
 ) -> CallHandler:
     """A prediction endpoint: admit, take the model, read and parse the body, predict, respond.
 
@@ -78,11 +105,11 @@ def predictor(
 
     async def handle(call: Call) -> Any:
         service.admit(call)
-        model = service.model(call.params.get("name"))
-        body = await call.json_body(max_bytes)
+        model = service.model(**call.params)
+        body = await read(call, max_bytes)
         try:
             payload = decode(body)
-            rows = parse(payload, model)
+            rows = parse(payload, model, call)
         except InputError as error:
             raise ApiError(
                 refusal, error.detail() if refusal == 422 else error.sentence()
@@ -102,28 +129,29 @@ def build_router(service: Service) -> tuple[APIRouter, dict[str, CallHandler]]:
     """The router, and the prediction handlers for ``ServiceApp``'s dispatch."""
     router = APIRouter()
     settings, manager = service.settings, service.manager
-    max_rows = settings.max_batch_rows
+    max_rows, limit = settings.max_batch_rows, settings.max_feature_magnitude
     handlers = {
         "/predict": predictor(
             service,
-            lambda payload, model: single_row(payload, model.features),
+            lambda payload, model, _: single_row(payload, model.features, limit),
             lambda model, probabilities, _: prediction(model, probabilities),
             "predict",
         ),
         "/predict/batch": predictor(
             service,
-            lambda payload, model: batch_rows(payload, model.features, max_rows),
+            lambda payload, model, _: batch_rows(payload, model.features, max_rows, limit),
             lambda model, probabilities, _: batch_prediction(model, probabilities),
             "batch",
         ),
     }
-    for path, model, summary, schema in (
-        ("/predict", Prediction, "Predict the class of one row", SINGLE_SCHEMA),
-        ("/predict/batch", BatchPrediction, "Predict many rows in one runtime call", BATCH_SCHEMA),
+    schemas = request_schemas(settings)
+    for path, model, summary in (
+        ("/predict", Prediction, "Predict the class of one row"),
+        ("/predict/batch", BatchPrediction, "Predict many rows in one runtime call"),
     ):
         router.add_api_route(
             path, call_endpoint(handlers[path]), methods=["POST"], tags=["prediction"],
-            summary=summary, response_model=model, openapi_extra=body_spec(schema),
+            summary=summary, response_model=model, openapi_extra=body_spec(schemas[path]),
             responses=ERRORS,
         )  # fmt: skip
 

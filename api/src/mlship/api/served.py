@@ -60,12 +60,17 @@ class ServedModel:
 
     def __post_init__(self) -> None:
         self.features, self.class_names = self.files.features, self.files.class_names
-        self._class_keys = [(self.ref.version, name) for name in self.class_names]
+        model = self.ref.name  # the `model` label of every model metric: dashboards select by it
+        self._class_keys = [(model, self.ref.version, name) for name in self.class_names]
+        self._confidence_key = (model,)
+        self._endpoint_keys: dict[str, tuple[str, str]] = {}
         quantiles = self.files.feature_quantiles
         drifting = [name for name in self.features if name in quantiles]
         self._columns = [self.features.index(name) for name in drifting]
         self._deciles = np.array([quantiles[name] for name in drifting]).reshape(len(drifting), -1)
-        self._drift_slots = [self.metrics.feature_quantile.slots((name,)) for name in drifting]
+        self._drift_slots = [
+            self.metrics.feature_quantile.slots((model, name)) for name in drifting
+        ]
         self._offsets = np.arange(len(drifting)) * DECILE_BUCKETS
         self._batcher = (
             AdaptiveBatcher(self._coalesced, self.batch_max_rows, self.batch_max_wait)
@@ -96,7 +101,10 @@ class ServedModel:
         started = time.perf_counter()
         probabilities = self.runtime.predict_proba(rows)
         metrics = self.metrics
-        metrics.inference_duration.observe((endpoint,), time.perf_counter() - started)
+        key = self._endpoint_keys.get(endpoint) or self._endpoint_keys.setdefault(
+            endpoint, (self.ref.name, endpoint)
+        )
+        metrics.inference_duration.observe(key, time.perf_counter() - started)
         if not np.isfinite(probabilities).all():
             raise NonFiniteOutputError(
                 "the input's values overflow the model's arithmetic (its probabilities are not "
@@ -115,7 +123,9 @@ class ServedModel:
         confidences = probabilities[np.arange(len(rows)), predicted]
         positions = np.searchsorted(TENTHS, confidences)
         metrics.confidence.add(
-            (), np.bincount(positions, minlength=DECILE_BUCKETS).tolist(), float(confidences.sum())
+            self._confidence_key,
+            np.bincount(positions, minlength=DECILE_BUCKETS).tolist(),
+            float(confidences.sum()),
         )
         if self._drift_slots:
             self._record_drift(rows)

@@ -34,8 +34,8 @@ class Service:
         self.keys.protect(call.headers)
         self.limiter.check(call, self.keys)
 
-    def model(self, name: str | None = None) -> ServedModel:
-        """The model serving now (404 when ``name`` is another), or 503 while none is loaded."""
+    def model(self, name: str | None = None, version: str | None = None) -> ServedModel:
+        """The model serving now (404 when ``name`` or ``version`` is another), or a 503."""
         current = self.manager.current
         if current is None:
             raise ApiError(
@@ -45,4 +45,7 @@ class Service:
             )
         if name is not None and name != current.ref.name:
             raise ApiError(404, f"model {name!r} is not served here (serving {current.ref.name!r})")
+        if version is not None and version != current.ref.version:
+            message = f"version {version!r} of {current.ref.name!r} is not served here"
+            raise ApiError(404, f"{message} (serving version {current.ref.version!r})")
         return current

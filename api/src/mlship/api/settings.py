@@ -46,6 +46,22 @@ class Settings(BaseSettings):
     )
     max_batch_rows: int = Field(default=10_000, ge=1)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    # uvicorn with httptools bounds neither the size nor the number of header lines, nor how
+    # long a body takes: the app refuses what slipped through (431, 408); a proxy bounds first.
+    max_headers: int = Field(default=100, ge=8, le=10_000, description="header lines (431 above)")
+    max_header_bytes: int = Field(
+        default=16_384, ge=1024, description="bytes of header names and values (431 above)"
+    )
+    body_timeout_s: float = Field(
+        default=10.0, gt=0, le=600, description="seconds a body may take to arrive (408 after)"
+    )
+    max_feature_magnitude: float = Field(
+        default=1e12,
+        gt=0,
+        le=1e300,
+        description="largest |value| of a feature (422 above): finite inputs never overflow "
+        "the model's arithmetic; declared in the OpenAPI schema",
+    )
     metrics_flush_seconds: float = Field(
         default=1.0,
         gt=0,

@@ -10,16 +10,15 @@ locates an error runs only on bad input.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import orjson
 
 Loc = tuple[str | int, ...]
 NUMBER_TYPES = frozenset({int, float})
+FLOAT64_MAX = float(np.finfo(np.float64).max)  # |x| <= this: x is finite
 # The protocol's numeric datatypes and the values each can carry: integers in range,
 # or floats within the type's largest finite magnitude.
 INTEGER_RANGES = {
@@ -48,18 +47,6 @@ class TooManyRowsError(Exception):
     """More rows than ``API_MAX_BATCH_ROWS``: a 413."""
 
 
-def decode(body: bytes) -> Any:
-    """Parse JSON; NaN and Infinity are accepted here so validation can name them."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return json.loads(body, parse_constant=float)
-    except (ValueError, RecursionError):
-        raise InputError(("body",), "body is not valid JSON", "json_invalid") from None
-
-
 def _describe(value: Any) -> str:
     if isinstance(value, bool):
         return "a boolean"
@@ -69,24 +56,31 @@ def _describe(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _matrix(rows: list[list[Any]], loc_of: Any) -> np.ndarray:
-    """``rows`` as a matrix when every value is a finite number; else name the first bad one."""
+def _matrix(rows: list[list[Any]], loc_of: Any, limit: float = FLOAT64_MAX) -> np.ndarray:
+    """``rows`` as a matrix if all values are numbers within ``limit``; else name the first bad one.
+
+    One comparison checks both: a NaN maximum compares false, infinity exceeds any limit.
+    """
     if all(set(map(type, row)) <= NUMBER_TYPES for row in rows):
         try:
             matrix = np.array(rows, dtype=np.float64)
         except OverflowError:  # an integer too large for a float: located below
             matrix = None
-        if matrix is not None and np.isfinite(matrix).all():
+        if matrix is not None and (not matrix.size or np.abs(matrix).max() <= limit):
             return matrix
     for index, row in enumerate(rows):
         for position, value in enumerate(row):
             kind = "number_type" if type(value) not in NUMBER_TYPES else "finite_number"
             if kind == "finite_number":
                 try:
-                    if math.isfinite(float(value)):
-                        continue
+                    number = float(value)
                 except OverflowError:
-                    pass
+                    number = math.inf
+                if abs(number) <= limit:
+                    continue
+                if math.isfinite(number):
+                    message = f"must be within [-{limit:g}, {limit:g}], got {_describe(number)}"
+                    raise InputError(loc_of(index, position), message, "magnitude")
             message = f"must be a finite number, got {_describe(value)}"
             raise InputError(loc_of(index, position), message, kind)
     raise AssertionError("unreachable: a bad value was not located")  # pragma: no cover
@@ -112,15 +106,17 @@ def _row(value: Any, features: Sequence[str], loc: Loc) -> tuple[list[Any], bool
     return [value[name] for name in features], True
 
 
-def _rows(raw: list[tuple[list[Any], bool]], features: Sequence[str], base: Loc) -> np.ndarray:
+def _rows(
+    raw: list[tuple[list[Any], bool]], features: Sequence[str], base: Loc, limit: float
+) -> np.ndarray:
     def loc_of(index: int, position: int) -> Loc:
         row_loc = (*base, index) if len(raw) > 1 or base[-1] == "instances" else base
         return (*row_loc, features[position] if raw[index][1] else position)
 
-    return _matrix([values for values, _ in raw], loc_of)
+    return _matrix([values for values, _ in raw], loc_of, limit)
 
 
-def single_row(payload: Any, features: Sequence[str]) -> np.ndarray:
+def single_row(payload: Any, features: Sequence[str], limit: float = FLOAT64_MAX) -> np.ndarray:
     """``{"features": [..]}``, ``{"features": {..}}`` or ``{"<feature>": value, ..}`` -> 1 row."""
     if type(payload) is not dict:
         raise InputError(("body",), f"must be a JSON object, got {_describe(payload)}", "body_type")
@@ -129,15 +125,22 @@ def single_row(payload: Any, features: Sequence[str]) -> np.ndarray:
             message = 'give either "features" or named features, not both'
             raise InputError(("body",), message, "shape")
         loc: Loc = ("body", "features")
-        return _rows([_row(payload["features"], features, loc)], features, loc)
-    return _rows([_row(payload, features, ("body",))], features, ("body",))
+        return _rows([_row(payload["features"], features, loc)], features, loc, limit)
+    return _rows([_row(payload, features, ("body",))], features, ("body",), limit)
 
 
-def batch_rows(payload: Any, features: Sequence[str], max_rows: int) -> np.ndarray:
+def batch_rows(
+    payload: Any, features: Sequence[str], max_rows: int, limit: float = FLOAT64_MAX
+) -> np.ndarray:
     """``{"instances": [row, ..]}``, rows as arrays or objects -> an m-by-n matrix."""
     loc: Loc = ("body", "instances")
     if type(payload) is not dict or "instances" not in payload:
         raise InputError(loc, 'field required: {"instances": [row, ...]}', "missing")
+    if len(payload) > 1:
+        other = next(key for key in payload if key != "instances")
+        raise InputError(
+            ("body", other), 'unknown field: the body is {"instances": [...]}', "unknown"
+        )
     instances = payload["instances"]
     if type(instances) is not list:
         raise InputError(loc, f"must be an array of rows, got {_describe(instances)}", "type")
@@ -147,7 +150,15 @@ def batch_rows(payload: Any, features: Sequence[str], max_rows: int) -> np.ndarr
         raise TooManyRowsError(
             f"batch of {len(instances)} rows exceeds the limit of {max_rows} rows"
         )
-    return _rows([_row(row, features, (*loc, i)) for i, row in enumerate(instances)], features, loc)
+    rows = [_row(row, features, (*loc, i)) for i, row in enumerate(instances)]
+    return _rows(rows, features, loc, limit)
+
+
+# Why an input without data has none, when its parameters say so.
+NO_DATA_HINTS = {
+    "binary_data_size": "given, but the body has no binary data (Inference-Header-Content-Length)",
+    "shared_memory_region": "shared memory is not supported: send data or binary tensor data",
+}
 
 
 def _check_datatype(values: np.ndarray, datatype: str, loc: Loc) -> None:
@@ -167,11 +178,46 @@ def _check_datatype(values: np.ndarray, datatype: str, loc: Loc) -> None:
         raise InputError((*loc, "data", first), message, "tensor_datatype")
 
 
-def _tensor(spec: Any, index: int, max_rows: int) -> tuple[str, np.ndarray]:
+def _values(
+    spec: dict[str, Any], shape: list[int], loc: Loc, chunk: memoryview | None, limit: float
+) -> Any:
+    """A tensor's values: its binary tensor data (``chunk``, ``v2_binary``) or its ``data``."""
+
+    def at(_: int, position: int) -> Loc:
+        return (*loc, "data", position)
+
+    data = spec.get("data")
+    if chunk is not None:
+        if "data" in spec:
+            message = "give data or parameters.binary_data_size, not both"
+            raise InputError((*loc, "data"), message, "tensor_data")
+        datatype = spec["datatype"]
+        dtype = np.dtype(datatype.replace("FP", "FLOAT").lower()).newbyteorder("<")
+        if len(chunk) != math.prod(shape) * dtype.itemsize:
+            message = f"{len(chunk)} bytes do not hold shape {shape} of {datatype}"
+            raise InputError((*loc, "parameters", "binary_data_size"), message, "tensor_size")
+        values = np.frombuffer(chunk, dtype).astype(np.float64)
+        if values.size and not np.abs(values).max() <= limit:  # NaN too: named as in JSON data
+            _matrix([values.tolist()], at, limit)
+        return values
+    if type(data) is not list:
+        given = spec.get("parameters")
+        for key, rule in NO_DATA_HINTS.items():
+            if type(given) is dict and key in given:
+                raise InputError((*loc, "parameters", key), rule, "tensor_data")
+        raise InputError((*loc, "data"), "must be an array of numbers", "tensor_data")
+    if not set(map(type, data)) <= NUMBER_TYPES:  # nested (row-major) data, or bad values
+        data = np.ravel(np.array(data, dtype=object)).tolist()
+    return _matrix([data], at, limit)[0]
+
+
+def _tensor(
+    spec: Any, index: int, max_rows: int, chunk: memoryview | None, limit: float
+) -> tuple[str, np.ndarray]:
     loc: Loc = ("inputs", index)
     if type(spec) is not dict:
         raise InputError(loc, "must be an object", "tensor_type")
-    name, shape, data = spec.get("name"), spec.get("shape"), spec.get("data")
+    name, shape = spec.get("name"), spec.get("shape")
     if type(name) is not str or not name:
         raise InputError((*loc, "name"), "must be a non-empty string", "tensor_name")
     datatype = spec.get("datatype")
@@ -183,11 +229,7 @@ def _tensor(spec: Any, index: int, max_rows: int) -> tuple[str, np.ndarray]:
     if len(shape) > 2:  # tabular models take [N, features], [N] or [N, 1]
         message = f"must have 1 or 2 dimensions ([N, features] or [N]), got {len(shape)}"
         raise InputError((*loc, "shape"), message, "tensor_shape")
-    if type(data) is not list:
-        raise InputError((*loc, "data"), "must be an array of numbers", "tensor_data")
-    if not set(map(type, data)) <= NUMBER_TYPES:  # nested (row-major) data, or bad values
-        data = np.ravel(np.array(data, dtype=object)).tolist()
-    values = _matrix([data], lambda _, position: (*loc, "data", position))[0]
+    values = _values(spec, shape, loc, chunk, limit)
     _check_datatype(values, datatype, loc)
     # An empty tensor may name any sizes beside a 0; numpy cannot even shape absurd ones.
     if values.size != math.prod(shape) or (not values.size and max(shape) > max_rows):
@@ -196,13 +238,26 @@ def _tensor(spec: Any, index: int, max_rows: int) -> tuple[str, np.ndarray]:
     return name, values.reshape(shape)
 
 
-def tensor_rows(payload: Any, features: Sequence[str], max_rows: int) -> np.ndarray:
-    """Open Inference Protocol inputs -> an m-by-n matrix in signature order."""
+def tensor_rows(
+    payload: Any,
+    features: Sequence[str],
+    max_rows: int,
+    chunks: Sequence[memoryview | None] = (),
+    limit: float = FLOAT64_MAX,
+) -> np.ndarray:
+    """Open Inference Protocol inputs -> an m-by-n matrix in signature order.
+
+    ``chunks``: each input's binary tensor data, if the request has some; ``limit``: the
+    largest magnitude a value may have (``API_MAX_FEATURE_MAGNITUDE``).
+    """
     if type(payload) is not dict or type(payload.get("inputs")) is not list:
         raise InputError(
             ("inputs",), 'the request must be an object with an "inputs" array', "missing"
         )
-    tensors = [_tensor(spec, index, max_rows) for index, spec in enumerate(payload["inputs"])]
+    tensors = [
+        _tensor(spec, index, max_rows, chunks[index] if chunks else None, limit)
+        for index, spec in enumerate(payload["inputs"])
+    ]
     names = [name for name, _ in tensors]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:

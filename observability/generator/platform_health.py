@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from observability.grafana.generator.grafana import Json, Panel, Query, dashboard, value_names
+from observability.generator.grafana import Json, Panel, Query, dashboard, value_names
 
 UID = "mlship-platform"
 RATE = "[$__rate_interval]"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from observability.grafana.generator.grafana import (
+from observability.generator.grafana import (
     DATASOURCE,
     Json,
     Panel,
@@ -11,11 +11,17 @@ from observability.grafana.generator.grafana import (
     query_variable,
     value_names,
 )
-from observability.grafana.generator.model_drift import feature_panels, prediction_panels
+from observability.generator.model_drift import (
+    MODEL_SELECTED,
+    SELECTED,
+    feature_panels,
+    prediction_panels,
+)
 
 UID = "mlship-model"
-# mlship_model_info stays at 0 for versions a replica served before: "== 1" is the current one.
-SELECTED = 'job="$job", instance=~"$instance"'
+# mlship_model_info names the model model_name (the model metrics call it model), and
+# stays at 0 for versions a replica served before: "== 1" is the current one.
+SERVED = f'{SELECTED}, model_name="$model"'
 RATE = "[$__rate_interval]"
 
 
@@ -26,7 +32,7 @@ def _served() -> list[Panel]:
             "Model name and version each replica serves now.",
             (
                 Query(
-                    f"max by (model_name, model_version) (mlship_model_info{{{SELECTED}}} == 1)",
+                    f"max by (model_name, model_version) (mlship_model_info{{{SERVED}}} == 1)",
                     "{{model_name}} v{{model_version}}",
                     instant=True,
                 ),
@@ -66,7 +72,7 @@ def _served() -> list[Panel]:
             "How many replicas serve each version over time (reloads are annotated).",
             (
                 Query(
-                    f"count by (model_version) (mlship_model_info{{{SELECTED}}} == 1)",
+                    f"count by (model_version) (mlship_model_info{{{SERVED}}} == 1)",
                     "v{{model_version}}",
                 ),
             ),
@@ -110,7 +116,7 @@ def _served() -> list[Panel]:
 
 
 def _inference_time() -> list[Panel]:
-    inference = f"mlship_inference_duration_seconds_bucket{{{SELECTED}}}"
+    inference = f"mlship_inference_duration_seconds_bucket{{{MODEL_SELECTED}}}"
     http = f'mlship_http_request_duration_seconds_bucket{{{SELECTED}, route=~"/predict.*"}}'
     return [
         Panel(
@@ -151,11 +157,16 @@ def build() -> Json:
             query_variable(
                 "job", "Job", "label_values(mlship_model_loaded, job)", default="mlship-api"
             ),
+            # The registered models the job's replicas predicted with (the model label).
+            query_variable(
+                "model", "Model", 'label_values(mlship_predictions_total{job="$job"}, model)'
+            ),
             query_variable("instance", "Replica", selected_api, multi=True),
+            # The selected model's features, by the names its signature gives them.
             query_variable(
                 "feature",
                 "Feature",
-                'label_values(mlship_feature_quantile_count{job="$job"}, feature)',
+                'label_values(mlship_feature_quantile_count{job="$job", model="$model"}, feature)',
                 multi=True,
             ),
         ],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from observability.grafana.generator.grafana import (
+from observability.generator.grafana import (
     Json,
     Panel,
     Query,
@@ -10,15 +10,11 @@ from observability.grafana.generator.grafana import (
     query_variable,
     thresholds,
 )
+from observability.generator.signals import LATENCY_THRESHOLD
+from observability.generator.slo_panels import SELECTED, SLO_ROUTES, SLOW, slo_panels
 
 UID = "mlship-inference-api"
-# Scrapes and probes are not user traffic: the SLOs (rules/slo-recording.yml) leave them out.
-SLO_ROUTES = 'route!~"/metrics|/health/.*|/v2/health/.*"'
-SELECTED = 'job="$job", instance=~"$instance"'
 RATE = "[$__rate_interval]"
-AVAILABILITY_BUDGET = 0.001  # 99.9 % of requests without a 5xx
-LATENCY_BUDGET = 0.01  # 99 % of requests within 0.5 s
-BURN_WINDOWS = ("5m", "30m", "1h", "6h", "3d")
 
 
 def _requests(matchers: str = "") -> str:
@@ -35,10 +31,6 @@ def _error_ratio(status_class: str) -> str:
 def _latency(quantile: float, by: str = "le") -> str:
     buckets = f"mlship_http_request_duration_seconds_bucket{{{SELECTED}, {SLO_ROUTES}}}"
     return f"histogram_quantile({quantile}, sum by ({by}) (rate({buckets}{RATE})))"
-
-
-def _budget_remaining_30d(bad_ratio: str, budget: float) -> str:
-    return f"1 - ({bad_ratio}) / {budget}"
 
 
 def _traffic() -> list[Panel]:
@@ -117,15 +109,15 @@ def _latency_panels() -> list[Panel]:
             "s",
         ),
         Panel(
-            "Requests slower than 0.5 s",
-            "Share of user requests over the latency SLO's threshold (0.5 s).",
+            f"Requests slower than {LATENCY_THRESHOLD} s",
+            f"Share of user requests over the latency SLO's threshold ({LATENCY_THRESHOLD} s).",
             (
                 Query(
                     "1 - sum(rate(mlship_http_request_duration_seconds_bucket"
-                    f'{{{SELECTED}, {SLO_ROUTES}, le="0.5"}}{RATE})) / '
+                    f"{{{SELECTED}, {SLO_ROUTES}, {SLOW}}}{RATE})) / "
                     "sum(rate(mlship_http_request_duration_seconds_count"
                     f"{{{SELECTED}, {SLO_ROUTES}}}{RATE}))",
-                    "slower than 0.5 s",
+                    f"slower than {LATENCY_THRESHOLD} s",
                 ),
             ),
             "percentunit",
@@ -140,78 +132,6 @@ def _latency_panels() -> list[Panel]:
                 ),
             ),
             "short",
-        ),
-    ]
-
-
-def _burn_rate(recorded: str, budget: float, title: str, what: str) -> Panel:
-    return Panel(
-        title,
-        f"{what} budget burn rate per window (1 = the budget lasts exactly the SLO period). "
-        "Pages at 14.4 (1h and 5m) and 6 (6h and 30m), tickets at 1 (3d and 6h).",
-        tuple(
-            Query(f'{recorded}{window}{{job="$job"}} / {budget}', window) for window in BURN_WINDOWS
-        ),
-        "suffix:x",
-        defaults={
-            "thresholds": thresholds((None, "green"), (1, "orange"), (6, "red"), (14.4, "purple")),
-            "custom": {"thresholdsStyle": {"mode": "line"}},
-        },
-    )
-
-
-def _slo_panels() -> list[Panel]:
-    total = f"sum(increase(mlship_http_requests_total{{{SELECTED}, {SLO_ROUTES}}}[30d]))"
-    errors = (
-        f"(sum(increase(mlship_http_requests_total{{{SELECTED}, {SLO_ROUTES}, "
-        f'status_class="5xx"}}[30d])) or vector(0))'
-    )
-    fast = (
-        f"sum(increase(mlship_http_request_duration_seconds_bucket{{{SELECTED}, {SLO_ROUTES}, "
-        f'le="0.5"}}[30d]))'
-    )
-    all_timed = (
-        "sum(increase(mlship_http_request_duration_seconds_count"
-        f"{{{SELECTED}, {SLO_ROUTES}}}[30d]))"
-    )
-    budget_thresholds = thresholds((None, "red"), (0.25, "orange"), (0.5, "green"))
-    return [
-        _burn_rate(
-            "job:mlship_slo_errors:ratio_rate", AVAILABILITY_BUDGET, "Availability burn rate", "5xx"
-        ),
-        _burn_rate(
-            "job:mlship_slo_slow_requests:ratio_rate",
-            LATENCY_BUDGET,
-            "Latency burn rate",
-            "Latency (0.5 s)",
-        ),
-        Panel(
-            "Availability error budget left (30 days)",
-            "Share of the 30-day budget of 0.1 % failed requests that is not spent yet.",
-            (
-                Query(
-                    _budget_remaining_30d(f"{errors} / {total}", AVAILABILITY_BUDGET),
-                    "budget left",
-                    instant=True,
-                ),
-            ),
-            "percentunit",
-            kind="stat",
-            defaults={"thresholds": budget_thresholds},
-        ),
-        Panel(
-            "Latency error budget left (30 days)",
-            "Share of the 30-day budget of 1 % requests slower than 0.5 s that is not spent yet.",
-            (
-                Query(
-                    _budget_remaining_30d(f"1 - {fast} / {all_timed}", LATENCY_BUDGET),
-                    "budget left",
-                    instant=True,
-                ),
-            ),
-            "percentunit",
-            kind="stat",
-            defaults={"thresholds": budget_thresholds},
         ),
     ]
 
@@ -238,6 +158,6 @@ def build() -> Json:
         rows=[
             ("Traffic and errors", _traffic()),
             ("Latency and saturation", _latency_panels()),
-            ("Service level objectives", _slo_panels()),
+            ("Service level objectives", slo_panels()),
         ],
     )

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from observability.grafana.generator.grafana import Panel, Query, thresholds
+from observability.generator.grafana import Panel, Query, thresholds
+from observability.generator.signals import (
+    CLASS_SHARE,
+    CLASS_SHARE_BASELINE,
+    CLASS_SHARE_SHIFT,
+    DECILE_SHARE,
+    DECILES,
+    FEATURE_PSI,
+    PSI_MODERATE,
+    PSI_SIGNIFICANT,
+)
 
 SELECTED = 'job="$job", instance=~"$instance"'
+# The model metrics and the signals recorded from them carry the registered model's name.
+MODEL_SELECTED = f'{SELECTED}, model="$model"'
+RECORDED = 'job="$job", model="$model"'
 RATE = "[$__rate_interval]"
-PSI = thresholds((None, "green"), (0.1, "orange"), (0.25, "red"))
+PSI = thresholds((None, "green"), (PSI_MODERATE, "orange"), (PSI_SIGNIFICANT, "red"))
 
 
 def prediction_panels() -> list[Panel]:
-    confidence = f"mlship_prediction_confidence_bucket{{{SELECTED}}}"
+    confidence = f"mlship_prediction_confidence_bucket{{{MODEL_SELECTED}}}"
+    low = f'{MODEL_SELECTED}, le="0.6"'
     return [
         Panel(
             "Predictions per class",
@@ -18,7 +32,7 @@ def prediction_panels() -> list[Panel]:
             (
                 Query(
                     "sum by (predicted_class) "
-                    f"(rate(mlship_predictions_total{{{SELECTED}}}{RATE}))",
+                    f"(rate(mlship_predictions_total{{{MODEL_SELECTED}}}{RATE}))",
                     "{{predicted_class}}",
                 ),
             ),
@@ -28,16 +42,10 @@ def prediction_panels() -> list[Panel]:
         Panel(
             "Class shares: last hour and a day earlier",
             "Prediction drift: each class's share of the last hour against the same hour "
-            "yesterday (alert when one moves by more than 0.2).",
+            f"yesterday (alert when one moves by more than {CLASS_SHARE_SHIFT:g}).",
             (
-                Query(
-                    'job_predicted_class:mlship_predictions:share1h{job="$job"}',
-                    "{{predicted_class}} now",
-                ),
-                Query(
-                    'job_predicted_class:mlship_predictions:share1h_offset1d{job="$job"}',
-                    "{{predicted_class}} a day earlier",
-                ),
+                Query(f"{CLASS_SHARE}{{{RECORDED}}}", "{{predicted_class}} now"),
+                Query(f"{CLASS_SHARE_BASELINE}{{{RECORDED}}}", "{{predicted_class}} a day earlier"),
             ),
             "percentunit",
         ),
@@ -60,8 +68,8 @@ def prediction_panels() -> list[Panel]:
             "Share of predictions whose top-class probability is at most 0.6.",
             (
                 Query(
-                    f'sum(rate(mlship_prediction_confidence_bucket{{{SELECTED}, le="0.6"}}{RATE}))'
-                    f" / sum(rate(mlship_prediction_confidence_count{{{SELECTED}}}{RATE}))",
+                    f"sum(rate(mlship_prediction_confidence_bucket{{{low}}}{RATE}))"
+                    f" / sum(rate(mlship_prediction_confidence_count{{{MODEL_SELECTED}}}{RATE}))",
                     "probability <= 0.6",
                 ),
             ),
@@ -75,24 +83,20 @@ def feature_panels() -> list[Panel]:
         Panel(
             "Feature drift (PSI, last hour)",
             "Population stability index of each feature against its training deciles: "
-            "< 0.1 stable, 0.1-0.25 moderate, > 0.25 significant (alert).",
-            (
-                Query(
-                    'job_feature:mlship_feature_psi:1h{job="$job", feature=~"$feature"}',
-                    "{{feature}}",
-                ),
-            ),
+            f"< {PSI_MODERATE:g} stable, {PSI_MODERATE:g}-{PSI_SIGNIFICANT:g} moderate, "
+            f"> {PSI_SIGNIFICANT:g} significant (alert).",
+            (Query(f'{FEATURE_PSI}{{{RECORDED}, feature=~"$feature"}}', "{{feature}}"),),
             "none",
             width=24,
             defaults={"thresholds": PSI, "custom": {"thresholdsStyle": {"mode": "line"}}},
         ),
         Panel(
             "$feature: share per training decile (last hour)",
-            "Without drift every decile of the training data holds 10 % of the values.",
+            f"Without drift every decile of the training data holds {100 / len(DECILES):g} % "
+            "of the values.",
             (
                 Query(
-                    "job_feature_decile:mlship_feature_quantile:share1h"
-                    '{job="$job", feature=~"$feature"}',
+                    f'{DECILE_SHARE}{{{RECORDED}, feature=~"$feature"}}',
                     "decile {{decile}}",
                     instant=True,
                 ),
