@@ -311,3 +311,19 @@ def test_an_answer_that_cannot_be_encoded_is_a_json_500_counted_as_such(model_di
     answer = TestClient(app).post("/bad")
     assert_refusal(answer, 500, "internal server error")
     assert metrics.http_requests.values == {("/bad", "POST", "5xx"): 1.0}
+
+
+def test_an_unexpected_error_on_a_fastapi_route_is_a_json_500_without_its_text(
+    model_dir: Path,
+) -> None:
+    app = create_app(Settings(model_uri=str(model_dir), access_log=False))
+
+    async def broken() -> None:
+        raise RuntimeError("a detail only the log may show")
+
+    app.add_api_route("/broken", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/broken")
+        assert_refusal(answer, 500, "internal server error")
+        assert "a detail" not in answer.text
+        assert client.get("/health/live").status_code == 200  # the service stays up

@@ -18,7 +18,7 @@ from mlship.api.hotpath import ServiceApp
 from mlship.api.manager import ModelManager
 from mlship.api.metrics import Metrics
 from mlship.api.middleware import ObservabilityMiddleware, RequestObserver
-from mlship.api.responses import ApiError, api_error_handler
+from mlship.api.responses import ApiError, api_error_handler, internal_error_handler
 from mlship.api.routes import build_router
 from mlship.api.security import RateLimiter, SecurityHeaders, SecurityHeadersMiddleware
 from mlship.api.service import Service
@@ -98,6 +98,7 @@ def create_app(settings: Settings) -> ServiceApp:
     )
     app.state.service = service
     app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(Exception, internal_error_handler)
     router, handlers = build_router(service)
     v2_router, v2_handlers = build_v2_router(service)
     app.include_router(router)

@@ -27,12 +27,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mlship.api.call import Call, RawBody, send_json
 from mlship.api.middleware import BoundedReceive, RequestLimits, RequestObserver
-from mlship.api.responses import ApiError, error_body, json_response
+from mlship.api.responses import INTERNAL, ApiError, error_body, json_response
 from mlship.api.security import SecurityHeaders
 
 CallHandler = Callable[[Call], Awaitable[Any]]
 logger = logging.getLogger("mlship.api")
-INTERNAL = "internal server error"
 
 
 def call_endpoint(handler: CallHandler) -> Callable[[Request], Awaitable[Response]]:

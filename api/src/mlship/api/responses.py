@@ -181,6 +181,14 @@ def error_body(route: str, detail: Any) -> dict[str, Any]:
     return {"detail": detail}
 
 
+INTERNAL = "internal server error"
+
+
+async def internal_error_handler(request: Request, error: Exception) -> Response:
+    """A JSON 500 (never Python's text) for an error no handler expected; it is still logged."""
+    return json_response(error_body(request.url.path, INTERNAL), 500)
+
+
 async def api_error_handler(request: Request, error: Exception) -> Response:
     assert isinstance(error, ApiError)  # noqa: S101 (registered for ApiError only)
     route = getattr(request.scope.get("route"), "path", "")
