@@ -8,15 +8,22 @@ but its specification says so: the same commands train, gate, promote and roll i
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import mlflow.sklearn
+import numpy as np
+import pandas as pd
 import pytest
 from mlflow.models import Model
 from mlflow.tracking import MlflowClient
+from sklearn.datasets import load_breast_cancer
 
 from mlship.model.catalog import Catalog
 from mlship.model.cli import main
 from mlship.model.errors import ExitCode
+from tests.integration.api_process import ApiProcess, api_process
+from tests.support.components import wait_until
 from tests.support.mlflow_server import MlflowServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -41,8 +48,36 @@ def mlship(capsys: pytest.CaptureFixture[str], uri: str, *argv: str) -> Any:
     return json.loads(captured.out)
 
 
-def test_train_validate_promote_rollback_of_the_forest(
-    mlflow_server: MlflowServer, capsys: pytest.CaptureFixture[str]
+def serves_version(api: ApiProcess, version: str) -> bool:
+    with api.client() as client:
+        return bool(client.get("/health/ready").json().get("model_version") == version)
+
+
+def check_served_answers(api: ApiProcess, uri: str, version: str) -> None:
+    """The API answers as the registered scikit-learn pipeline does, by class name."""
+    rows = load_breast_cancer().data[::57]
+    named = pd.DataFrame(rows, columns=Catalog.discover().get(FOREST).data.features)
+    reference = mlflow.sklearn.load_model(f"models:/{FOREST}/{version}").predict_proba(named)
+    with api.client() as client:
+        described = client.get("/model").json()
+        answer = client.post("/predict/batch", json={"instances": rows.tolist()})
+        metrics = client.get("/metrics").text
+    assert (described["name"], described["version"], described["runtime"]) == (
+        FOREST,
+        version,
+        "onnx",
+    )
+    assert answer.status_code == 200, answer.text
+    predictions = answer.json()["predictions"]
+    names = ["malignant", "benign"]
+    assert [p["class_name"] for p in predictions] == [names[i] for i in reference.argmax(1)]
+    served = np.array([[p["probabilities"][name] for name in names] for p in predictions])
+    np.testing.assert_allclose(served, reference, atol=1e-4)  # the float32 form's tolerance
+    assert f'mlship_predictions_total{{model="{FOREST}",model_version="{version}"' in metrics
+
+
+def test_train_validate_promote_serve_rollback_of_the_forest(
+    mlflow_server: MlflowServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     uri = mlflow_server.uri
     client = MlflowClient(uri, registry_uri=uri)
@@ -87,8 +122,19 @@ def test_train_validate_promote_rollback_of_the_forest(
     promoted = mlship(capsys, uri, "promote")
     assert (promoted["production"], promoted["previous"]) == ("2", "1")
 
-    rolled = mlship(capsys, uri, "rollback")
-    assert (rolled["production"], rolled["previous"]) == ("1", "2")
+    mlflow.set_tracking_uri(uri)
+    with api_process(
+        tmp_path,
+        API_MODEL_URI=f"models:/{FOREST}@production",
+        API_TRACKING_URI=uri,
+        API_RELOAD_INTERVAL_SECONDS="0.5",
+    ) as api:
+        api.wait_for("/health/ready", 200, timeout=120)
+        check_served_answers(api, uri, "2")
+        rolled = mlship(capsys, uri, "rollback")
+        assert (rolled["production"], rolled["previous"]) == ("1", "2")
+        wait_until(lambda: serves_version(api, "1"), timeout=60, what="the API serving v1")
+        check_served_answers(api, uri, "1")
     status = mlship(capsys, uri, "status")
     assert status["model_name"] == FOREST
     assert status["aliases"] == {"production": "1", "previous": "2"}
