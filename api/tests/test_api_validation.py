@@ -9,13 +9,8 @@ import orjson
 import pytest
 
 from mlship.api.jsonbody import decode
-from mlship.api.validation import (
-    InputError,
-    TooManyRowsError,
-    batch_rows,
-    single_row,
-    tensor_rows,
-)
+from mlship.api.tensors import tensor_rows
+from mlship.api.validation import InputError, TooManyRowsError, batch_rows, single_row
 
 pytestmark = pytest.mark.unit
 FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")

@@ -35,8 +35,9 @@ from mlship.api.responses import (
 from mlship.api.routes import answer_head, predictor
 from mlship.api.served import ServedModel
 from mlship.api.service import Service
+from mlship.api.tensors import V2_DATATYPES, tensor_rows
 from mlship.api.v2_binary import framed, input_chunks, read
-from mlship.api.validation import V2_DATATYPES, InputError, Loc, tensor_rows
+from mlship.api.validation import InputError, Loc
 
 MODEL = "/v2/models/{name}"
 VERSIONED = MODEL + "/versions/{version}"
