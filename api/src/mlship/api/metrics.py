@@ -1,6 +1,6 @@
 """The service's Prometheus metrics (names and labels are a contract with the dashboards).
 
-The request path counts into plain Python numbers (``Counts`` and ``Buckets``):
+The request path counts into plain Python numbers (``tallies.Counts``, ``Buckets``):
 a prometheus_client metric takes a lock, or with several workers writes a
 memory-mapped file, on every update, and a prediction makes several. The model
 metrics of a prediction (class, confidence, drift deciles of every feature) are
@@ -21,8 +21,7 @@ import asyncio
 import contextlib
 import json
 import os
-from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,95 +35,19 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
+
+from mlship.api.tallies import Buckets, Counts, summed
 
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 TENTHS = tuple(round(0.1 * step, 1) for step in range(1, 11))
 LOAD_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 INFERENCE_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1)
-Key = tuple[str, ...]
 Recorder = Callable[[np.ndarray, np.ndarray], None]
 # Rows kept before they are recorded: bounds memory, staleness and the cost of one settle,
 # which the request that triggers it pays. A call of this many rows is recorded at once.
 SETTLE_ROWS = 256
-
-
-class Counts:
-    """A counter family: label values -> total."""
-
-    def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
-        self.name, self.documentation, self.labels = name, documentation, tuple(labels)
-        self.values: dict[Key, float] = {}
-
-    def inc(self, key: Key, amount: float = 1.0) -> None:
-        self.values[key] = self.values.get(key, 0.0) + amount
-
-    def family(self, values: dict[Key, float]) -> Metric:
-        family = CounterMetricFamily(self.name, self.documentation, labels=self.labels)
-        for key, total in sorted(values.items()):
-            family.add_metric(list(key), total)
-        return family
-
-
-class Buckets:
-    """A histogram family: label values -> one count per bucket (``le`` semantics), then the sum."""
-
-    def __init__(
-        self, name: str, documentation: str, labels: Sequence[str], bounds: Sequence[float]
-    ) -> None:
-        self.name, self.documentation, self.labels = name, documentation, tuple(labels)
-        self.bounds = [*bounds, float("inf")]
-        self.values: dict[Key, list[float]] = {}
-
-    def slots(self, key: Key) -> list[float]:
-        found = self.values.get(key)
-        if found is None:
-            found = self.values[key] = [0.0] * (len(self.bounds) + 1)
-        return found
-
-    def observe(self, key: Key, value: float) -> None:
-        slots = self.slots(key)
-        slots[bisect_left(self.bounds, value)] += 1
-        slots[-1] += value
-
-    def add(self, key: Key, counts: Iterable[float], total: float) -> None:
-        """Many observations at once: ``counts[i]`` fell in bucket ``i``, ``total`` is their sum."""
-        slots = self.slots(key)
-        for index, count in enumerate(counts):
-            slots[index] += count
-        slots[-1] += total
-
-    def family(self, values: dict[Key, list[float]]) -> Metric:
-        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labels)
-        for key, slots in sorted(values.items()):
-            cumulative, buckets = 0.0, []
-            for bound, count in zip(self.bounds, slots, strict=False):
-                cumulative += count
-                buckets.append((floatToGoString(bound), cumulative))  # type: ignore[no-untyped-call]
-            family.add_metric(list(key), buckets, slots[-1])
-        return family
-
-
-def _summed(snapshots: Iterable[dict[str, Any]], name: str) -> dict[Key, Any]:
-    """One family's values summed over the workers' snapshots (slot by slot for histograms)."""
-    merged: dict[Key, Any] = {}
-    for snapshot in snapshots:
-        for labels, value in snapshot.get(name, []):
-            key, previous = tuple(labels), merged.get(tuple(labels))
-            if previous is None:
-                merged[key] = value
-            elif isinstance(value, list):
-                merged[key] = [a + b for a, b in zip(previous, value, strict=True)]
-            else:
-                merged[key] = previous + value
-    return merged
 
 
 class Metrics(Collector):
@@ -270,7 +193,7 @@ class Metrics(Collector):
     def collect(self) -> Iterator[Metric]:
         snapshots = list(self._snapshots())
         for family in self.families:
-            yield family.family(_summed(snapshots, family.name))
+            yield family.family(summed(snapshots, family.name))
         in_flight = sum(s.get("in_flight", 0) for s in snapshots if _alive(s.get("pid")))
         yield GaugeMetricFamily(
             "mlship_http_requests_in_flight", "HTTP requests being served", value=in_flight
