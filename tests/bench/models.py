@@ -1,15 +1,19 @@
 """The bench's two registered models and the request bodies every server gets for them.
 
-The models are registered by ``tests.support.models.register_model`` (the Iris
-pipeline, and ``kind="forest"``: a 200-tree random forest on the breast-cancer
-data). Their feature names come from the registered signature and their sample
-rows from the MLmodel ``smoke_sample``, so every body is built the same way
-for both. MLServer gets the very object that was registered, dumped with joblib.
+The models are the two the platform declares (``model/models``): ``IrisClassifier``
+and ``BreastCancerForest`` (a 200-tree random forest on the breast-cancer data),
+each trained, gated and promoted by the ``mlship`` CLI as a user would. Their
+feature names come from the registered signature and their sample rows from the
+MLmodel ``smoke_sample``, so every body is built the same way for both. MLServer
+gets the very object that was registered, dumped with joblib.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import os
+from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +22,11 @@ import joblib
 import mlflow.models
 import mlflow.sklearn
 
-from tests.support.models import Kind, register_model
+from mlship.model.cli import main as mlship_cli
+from tests.support.models import Kind
 
 KEYS: tuple[Kind, ...] = ("iris", "forest")
-NAMES: dict[Kind, str] = {"iris": "BenchIris", "forest": "BenchForest"}
+NAMES: dict[Kind, str] = {"iris": "IrisClassifier", "forest": "BreastCancerForest"}
 BATCH_ROWS = 1000
 
 
@@ -45,10 +50,34 @@ class BenchModel:
         return [self.rows[index % len(self.rows)] for index in range(BATCH_ROWS)]
 
 
+def mlship(tracking_uri: str, key: Kind, command: str) -> dict[str, Any]:
+    """``mlship COMMAND --model NAMES[key]`` in this process; its JSON answer."""
+    # The model is named here: a MODEL_NAME from the caller's shell must not contradict it.
+    shell = {name: os.environ.pop(name) for name in ("MODEL_NAME",) if name in os.environ}
+    answer = io.StringIO()
+    try:
+        with redirect_stdout(answer):
+            argv = [command, "--model", NAMES[key], "--tracking-uri", tracking_uri, "--json"]
+            code = mlship_cli(argv)
+    finally:
+        os.environ.update(shell)
+    if code != 0:
+        raise SystemExit(f"bench: mlship {command} --model {NAMES[key]} failed (exit {code})")
+    result: dict[str, Any] = json.loads(answer.getvalue())
+    return result
+
+
+def challenger(tracking_uri: str, key: Kind) -> str:
+    """Train and gate a new version of model ``key``: the challenger's version."""
+    version = str(mlship(tracking_uri, key, "train")["version"])
+    mlship(tracking_uri, key, "validate")
+    return version
+
+
 def register(tracking_uri: str, key: Kind) -> BenchModel:
-    """Register model ``key`` under its bench name, alias ``production``."""
-    name = NAMES[key]
-    version = register_model(tracking_uri, name, kind=key)
+    """A new version of model ``key``, trained, gated and promoted to ``production``."""
+    name, version = NAMES[key], challenger(tracking_uri, key)
+    mlship(tracking_uri, key, "promote")
     info = mlflow.models.get_model_info(f"models:/{name}/{version}")
     sample = (info.metadata or {}).get("smoke_sample")
     if info.signature is None or not sample:

@@ -24,7 +24,16 @@ from typing import Any
 
 from tests.bench import cpus, goals, mlserver, wrk
 from tests.bench.loads import Load, check, check_all, interleaved, model_loads, run_once, warm_up
-from tests.bench.models import KEYS, BenchModel, dump_joblib, predict_body, register, v2_body
+from tests.bench.models import (
+    KEYS,
+    BenchModel,
+    challenger,
+    dump_joblib,
+    mlship,
+    predict_body,
+    register,
+    v2_body,
+)
 from tests.bench.plan import BATCH_CONNECTIONS, SINGLE_CONNECTIONS, Plan
 from tests.bench.report import summarise, table
 from tests.bench.servers import Started, start_api, start_floor, start_mlflow_serve
@@ -79,11 +88,11 @@ def hot_swap(bench: Bench, api: Started, model: BenchModel) -> dict[str, Any]:
             return str(json.load(response)["version"])
 
     before = served()
-    swapped: dict[str, str] = {}
+    swapped = {"to": challenger(bench.tracking_uri, model.key)}  # trained and gated beforehand
 
     def promote() -> None:
         time.sleep(1.5)
-        swapped["to"] = register(bench.tracking_uri, model.key).version
+        mlship(bench.tracking_uri, model.key, "promote")  # the alias moves under load
 
     promoter = threading.Thread(target=promote)
     promoter.start()

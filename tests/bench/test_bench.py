@@ -49,7 +49,7 @@ def test_a_one_round_bench_writes_every_figure(tmp_path: Path) -> None:
 
     assert json.loads(path.read_text()) == json.loads(json.dumps(results))
     runs = results["runs"]
-    for model, name in (("iris", "BenchIris"), ("forest", "BenchForest")):
+    for model, name in (("iris", "IrisClassifier"), ("forest", "BreastCancerForest")):
         found = {
             (run["server"], run["endpoint"], run["connections"], run["path"])
             for run in runs
