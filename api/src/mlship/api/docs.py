@@ -67,6 +67,18 @@ def _examples(manager: ModelManager) -> dict[str, dict[str, Any]]:
     }
 
 
+def _served_names(schema: dict[str, Any], name: str, version: str) -> None:
+    """V2 path parameters name what is served (others are a 404): clients and fuzzers see it."""
+    served = {"name": name, "version": version}
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "path" and parameter.get("name") in served:
+                    value = served[parameter["name"]]
+                    parameter["schema"] = {"type": "string", "enum": [value]}
+                    parameter["example"] = value
+
+
 def install_docs(app: FastAPI, manager: ModelManager) -> None:
     assets = Path(swagger_ui_bundle.swagger_ui_path)
     app.mount(ASSETS, StaticFiles(directory=assets), name="swagger-ui")
@@ -95,6 +107,7 @@ def install_docs(app: FastAPI, manager: ModelManager) -> None:
             for path, body_schema in exact.items():
                 content = schema["paths"][path]["post"]["requestBody"]["content"]
                 content["application/json"]["schema"] = body_schema
+            _served_names(schema, manager.current.ref.name, manager.current.ref.version)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
