@@ -231,16 +231,17 @@ smoke: $(INSTALLED) ## Smoke-test API_IMAGE (baked model): predictions, /metrics
 # them, act runs the workflows locally. .github/scripts/delivery.sh holds the steps.
 CI_DIR := .mlship/ci
 BUNDLE_DIR ?= .mlship/bundle
-DEPLOY_RECORD := platform/k8s/overlays/prod/release/kustomization.yaml
+# Each model's deploy record is DEPLOY_RELEASE_DIR/<model name>/kustomization.yaml.
+DEPLOY_RELEASE_DIR := platform/k8s/overlays/prod/release
 DEPLOY_BRANCH ?= deploy/production
 DELIVERY = MLSHIP=$(BIN)/mlship PYTHON=$(BIN)/python CI_DIR=$(CI_DIR) BUNDLE_DIR=$(BUNDLE_DIR) \
-	MODEL_NAME=$(MODEL_NAME) MLFLOW_TRACKING_URI=$(MLFLOW_TRACKING_URI) DEPLOY_RECORD=$(DEPLOY_RECORD) \
+	MODEL_NAME=$(MODEL_NAME) MLFLOW_TRACKING_URI=$(MLFLOW_TRACKING_URI) DEPLOY_RELEASE_DIR=$(DEPLOY_RELEASE_DIR) \
 	DEPLOY_BRANCH=$(DEPLOY_BRANCH) GATE_REPORT_DIR=$(GATE_REPORT_DIR) PYTHON_IMAGE=$(PYTHON_IMAGE) \
 	.github/scripts/delivery.sh
 
 .PHONY: ci-train ci-gate ci-export ci-store ci-merged-pr ci-fetch ci-verify ci-register ci-gate-registered \
 	ci-image ci-promote ci-restore ci-push ci-record ci-rollback ci-report ci-wait-mlflow deploy-check ci-tools \
-	ci-mlflow-up ci-mlflow-down ci-need-registry ci-push-mlflow
+	ci-mlflow-up ci-mlflow-down ci-need-registry ci-push-mlflow ci-models
 
 ci-train: $(INSTALLED) ## Train one version into MLFLOW_TRACKING_URI (its number -> .mlship/ci/train.json)
 	@$(DELIVERY) train
@@ -335,6 +336,13 @@ ci-wait-mlflow: ## Wait (up to 2 min) until MLFLOW_TRACKING_URI answers /health
 	  sleep 0.5; \
 	done; echo "ci-wait-mlflow: no tracking server at $$uri after 2 min" >&2; exit 1
 
+# The models a change touches (changed_models.py), for the workflows' matrices:
+# BASE_SHA...HEAD_SHA (no BASE_SHA: every model). System Python: nothing to install.
+ci-models: ## JSON list of the models BASE_SHA...HEAD_SHA touches -> GITHUB_OUTPUT models=
+	@models="$$($(PYTHON) .github/scripts/changed_models.py changed --base "$${BASE_SHA:-}" --head "$${HEAD_SHA:-HEAD}")"; \
+	echo "ci-models: $$models"; \
+	if [ -n "$${GITHUB_OUTPUT:-}" ]; then echo "models=$$models" >> "$$GITHUB_OUTPUT"; fi
+
 ci-report: $(INSTALLED) ## Markdown report (gate, metrics vs production, aliases) -> job summary
 	@mkdir -p $(CI_DIR)
 	@# Best effort: a report of a failed run may find the registry down.
@@ -343,7 +351,7 @@ ci-report: $(INSTALLED) ## Markdown report (gate, metrics vs production, aliases
 	@$(BIN)/python .github/scripts/mlship_ci.py report --status $(CI_DIR)/status.json \
 	  --gate $(GATE_REPORT_DIR)/gate_report.json --images $(CI_DIR)/image-digest \
 	  --commit "$${HEAD_SHA:-$${GITHUB_SHA:-}}" --outcome "$${REPORT_OUTCOME:-}" \
-	  --title "$${GITHUB_WORKFLOW:-mlship}: $(MODEL_NAME)" --out $(CI_DIR)/report.md
+	  --title "$${GITHUB_WORKFLOW:-mlship}: $(MODEL_NAME)" --model "$(MODEL_NAME)" --out $(CI_DIR)/report.md
 	@if [ -n "$${GITHUB_STEP_SUMMARY:-}" ]; then cat $(CI_DIR)/report.md >> "$$GITHUB_STEP_SUMMARY"; \
 	else cat $(CI_DIR)/report.md; fi
 
@@ -439,8 +447,18 @@ K8S_VERSION ?= 1.37.0
 # generated from observability/, outside the kustomization root: restrictor off.
 KUSTOMIZE := $(BIN)/kubectl kustomize --load-restrictor=LoadRestrictionsNone
 
+# One API workload and one deploy record per model of model/models/ (Kustomize cannot
+# loop): generated, and rendering refuses files that no longer match the specifications.
+K8S_MODELS = $(BIN)/python .github/scripts/k8s_models.py
+.PHONY: k8s-generate k8s-check
+k8s-generate: $(INSTALLED) ## Write platform/k8s/models/ and the prod record index from model/models/*.toml
+	@$(K8S_MODELS) generate
+
+k8s-check: $(INSTALLED) ## Fail unless the per-model Kubernetes files match model/models/ (make k8s-generate)
+	@$(K8S_MODELS) check
+
 .PHONY: k8s-render
-k8s-render: $(INSTALLED) ## Render the dev and prod overlays to .mlship/k8s/<overlay>.yaml
+k8s-render: k8s-check ## Render the dev and prod overlays to .mlship/k8s/<overlay>.yaml
 	@mkdir -p $(K8S_RENDER_DIR)
 	@for overlay in $(K8S_OVERLAYS); do \
 	  $(KUSTOMIZE) platform/k8s/overlays/$$overlay > $(K8S_RENDER_DIR)/$$overlay.yaml.tmp || exit 1; \

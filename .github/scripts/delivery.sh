@@ -9,9 +9,12 @@
 #                  -> smoke (make smoke) -> promote -> push -> record; restore on failure
 #   rollback:      rollback (revert the record, set the aliases from it, push the branch)
 #
+# Each run acts on one model, MODEL_NAME (the workflows' matrices run one leg per
+# model): its artifact model-<name>-<sha>, its deploy record <release dir>/<name>/.
+#
 # Environment: MLSHIP (the mlship CLI), PYTHON, CI_DIR, BUNDLE_DIR, IMAGE_MODEL_DIR,
-# MODEL_NAME, MLFLOW_TRACKING_URI, HEAD_SHA, API_IMAGE, DEPLOY_RECORD, DEPLOY_REMOTE,
-# DEPLOY_BRANCH, ARTIFACT_STORE (act's stand-in for GitHub's artifact storage).
+# MODEL_NAME, MLFLOW_TRACKING_URI, HEAD_SHA, API_IMAGE, DEPLOY_RELEASE_DIR,
+# DEPLOY_REMOTE, DEPLOY_BRANCH, ARTIFACT_STORE (act's stand-in for GitHub's artifact storage).
 set -euo pipefail
 
 mlship="${MLSHIP:-.venv/bin/mlship}"
@@ -19,13 +22,16 @@ python="${PYTHON:-.venv/bin/python}"
 ci_dir="${CI_DIR:-.mlship/ci}"
 bundle="${BUNDLE_DIR:-.mlship/bundle}"
 model_name="${MODEL_NAME:-IrisClassifier}"
-record="${DEPLOY_RECORD:-platform/k8s/overlays/prod/release/kustomization.yaml}"
+release_dir="${DEPLOY_RELEASE_DIR:-platform/k8s/overlays/prod/release}"
 
 say() { echo "delivery: $*" >&2; }
 die() {
   say "$*"
   exit 1
 }
+# The name becomes a path, an image tag and an artifact name: model/models' own rule.
+[[ "$model_name" =~ ^[A-Za-z][A-Za-z0-9_.-]*$ ]] || die "MODEL_NAME '$model_name' is not a model name"
+record="$release_dir/$model_name/kustomization.yaml"
 need() { [[ -n "${!1:-}" ]] || die "$2 (set $1)"; }
 field() { "$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 artifact_name() { echo "model-${model_name}-${HEAD_SHA}"; }
@@ -68,10 +74,12 @@ store() {
   say "stored $(artifact_name)"
 }
 
-# The head commit of the pull request this push merged (empty: a direct push).
+# The head commit of the pull request this push merged (empty: a direct push, or a
+# manual run, which has no merge to take bundles from: the model is trained here).
 merged_pr() {
   local head="${MLSHIP_MERGED_HEAD_SHA:-}"
-  if [[ -z "$head" && -n "${GITHUB_REPOSITORY:-}" && -z "${ACT:-}" ]]; then
+  if [[ -z "$head" && -n "${GITHUB_REPOSITORY:-}" && -z "${ACT:-}" &&
+    "${GITHUB_EVENT_NAME:-}" != workflow_dispatch ]]; then
     need GH_TOKEN "no token to look the merged pull request up"
     head="$(gh api "repos/$GITHUB_REPOSITORY/commits/$GITHUB_SHA/pulls" \
       --jq '[.[] | select(.merged_at != null)][0].head.sha // empty')"
@@ -182,12 +190,15 @@ record() {
   version="$(version_from register)"
   deploy_checkout "$branch" "$tree"
   git -C "$tree" merge --no-edit -X ours --allow-unrelated-histories "${GITHUB_SHA:-HEAD}" >/dev/null
+  # A record the prod overlay does not include would deploy nothing, silently.
+  "$python" .github/scripts/k8s_models.py check --root "$tree" >&2 ||
+    die "the manifests on $branch do not match model/models/ (make k8s-generate on main)"
   "$python" .github/scripts/deploy_record.py write --record "$tree/$record" \
     --image "$(cat "$ci_dir/image-digest")" --model-name "$model_name" --model-version "$version" \
     --git-sha "$HEAD_SHA" --bundle-sha256 "$(field "$ci_dir/register.json" bundle_sha256)"
   git -C "$tree" add "$record"
   if git -C "$tree" diff --cached --quiet; then
-    say "deploy/production already records $model_name version $version with this image"
+    say "$branch already records $model_name version $version with this image"
     return 0
   fi
   git -C "$tree" commit --quiet -m "deploy: $model_name version $version" \
@@ -213,17 +224,19 @@ deploy_push() {
   say "recorded on $1: $(git -C "$2" log -1 --format=%s)"
 }
 
-# Revert the newest record commit, point the aliases at the version it restores, push.
+# Revert the newest commit of this model's record (a delivery, or a rollback: running
+# it again rolls forward), point its aliases at the version it restores, push. Only
+# the branch's own commits count (first parent, no merges): never a commit of main.
 rollback() {
   need DEPLOY_REMOTE "no git remote for the deploy branch"
   local branch="${DEPLOY_BRANCH:-deploy/production}" tree="$ci_dir/deploy-tree" last version
   deploy_checkout "$branch" "$tree"
-  last="$(git -C "$tree" log -1 --format=%H -- "$record")"
-  [[ -n "$last" ]] || die "no deploy record on $branch: nothing to roll back"
+  last="$(git -C "$tree" log -1 --first-parent --no-merges --format=%H -- "$record")"
+  [[ -n "$last" ]] || die "no deploy record of $model_name on $branch: nothing to roll back"
   git -C "$tree" revert --no-edit "$last" >/dev/null ||
     die "reverting $last on $branch failed"
   "$python" .github/scripts/deploy_record.py show --record "$tree/$record" --json >"$ci_dir/record.json" ||
-    die "the record before $last names no delivery: nothing to roll back to"
+    die "the record of $model_name before $last names no delivery: nothing to roll back to"
   version="$(field "$ci_dir/record.json" model_version)"
   "$mlship" promote --version "$version" --json >"$ci_dir/promotion.json"
   deploy_push "$branch" "$tree" || {

@@ -1,14 +1,15 @@
-"""The deploy record: what production runs, as one generated file in the prod overlay.
+"""The deploy record: what production runs of one model, as a generated file in the prod overlay.
 
-The record (platform/k8s/overlays/prod/release/kustomization.yaml) is a Kustomize
-Component: it pins the API image by digest and puts the registered model's name
-and version, the source git SHA and the model bundle's digest on the API pods.
-Delivery writes it and commits it to the deploy branch; a rollback reverts that
-commit. Standard library and PyYAML only. See platform/k8s/README.md.
+Each model's record (platform/k8s/overlays/prod/release/<model name>/kustomization.yaml)
+is a Kustomize Component: it pins that model's API image by digest and puts the
+registered model's name and version, the source git SHA and the model bundle's
+digest on its API pods. Delivery writes it and commits it to the deploy branch; a
+rollback reverts that commit. Standard library and PyYAML only. See
+platform/k8s/README.md.
 
     deploy_record.py write --record PATH --image REPO@sha256:HEX --model-name NAME \\
         --model-version N --git-sha SHA --bundle-sha256 HEX
-    deploy_record.py bootstrap --record PATH [--image REPO:TAG]
+    deploy_record.py bootstrap --record PATH --model-name NAME [--image REPO:TAG]
     deploy_record.py show --record PATH [--json]
     deploy_record.py check --record PATH --status STATUS_JSON
 
@@ -73,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     write.add_argument("--bundle-sha256", required=True, help="digest of the model bundle")
     boot = commands.add_parser("bootstrap", help="write the record no delivery has replaced")
     boot.add_argument("--image", default=BOOTSTRAP_IMAGE, help="REPOSITORY:TAG (no model)")
+    boot.add_argument("--model-name", required=True, help="registered model name")
     show = commands.add_parser("show", help="print the record's fields")
     show.add_argument("--json", action="store_true", help="as one JSON object")
     agree = commands.add_parser("check", help="does the registry serve what the record pins?")
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"version {record.model_version}, {record.image}"
             )
         elif arguments.command == "bootstrap":
-            save(arguments.record, Record(image=arguments.image))
+            save(arguments.record, Record(image=arguments.image, model_name=arguments.model_name))
             print(f"deploy_record: wrote the bootstrap record {arguments.record}")
         elif arguments.command == "show":
             record = load_record(arguments.record)

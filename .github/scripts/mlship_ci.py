@@ -5,7 +5,10 @@ Reads what the mlship CLI writes (``mlship status --json``, the gate's own
 only. Called by the Makefile's ``ci-report`` target, never by people.
 
     mlship_ci.py report --status S.json [--gate G.json] [--images F] [--title T]
-                        [--commit SHA] [--outcome O] --out R.md
+                        [--commit SHA] [--outcome O] [--model NAME] --out R.md
+
+The report ends with a marker naming its model: the pull request keeps one comment
+per model (a matrix leg edits its own, never another model's).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-MARKER = "<!-- mlship-gate-report -->"
+MARKER = "<!-- mlship-gate-report:{model} -->"
 
 
 class UsageError(Exception):
@@ -85,6 +88,8 @@ def render_report(
     gate_path: Path | None,
     images: list[str],
     context: list[str],
+    *,
+    model: str | None = None,
 ) -> str:
     versions = _versions(status)
     aliases: dict[str, str] = {k: str(v) for k, v in (status.get("aliases") or {}).items()}
@@ -109,8 +114,8 @@ def render_report(
     lines += [f"**Registry** `{status.get('model_name')}`: {held or 'no aliases yet'}.", ""]
     if images:
         lines += ["**API image**: " + ", ".join(f"`{image}`" for image in images), ""]
-    # Last, so the summary starts with the title; the PR comment is found by it.
-    lines.append(MARKER)
+    # Last, so the summary starts with the title; the model's PR comment is found by it.
+    lines.append(MARKER.format(model=model or status.get("model_name") or "unknown"))
     return "\n".join(lines) + "\n"
 
 
@@ -124,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--title", default="mlship", help="heading of the report")
     report.add_argument("--commit", help="the commit this report is about")
     report.add_argument("--outcome", help="the job's outcome when it did not succeed")
+    report.add_argument("--model", help="the model reported on (its comment marker)")
     report.add_argument("--out", type=Path, required=True, help="markdown file to write")
     return parser
 
@@ -143,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
             context.append(f"**The run ended: {arguments.outcome}.** See its log.")
         if reason := os.environ.get("ROLLBACK_REASON"):
             context.append(f"Rollback: {reason}")
-        text = render_report(arguments.title, status, arguments.gate, images, context)
+        text = render_report(
+            arguments.title, status, arguments.gate, images, context, model=arguments.model
+        )
     except UsageError as error:
         print(f"mlship_ci: error: {error}", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,14 @@ K8S_DIR = REPO_ROOT / "platform" / "k8s"
 OBSERVABILITY_DIR = REPO_ROOT / "observability"
 OVERLAYS = ("dev", "prod")
 KUSTOMIZE_MAJOR = 5
+
+sys.path.insert(0, str(REPO_ROOT / ".github/scripts"))
+from model_specs import declared  # noqa: E402
+
+# (registered model name, its API Deployment) for every model of model/models/.
+MODELS = [(spec.name, f"mlship-api-{spec.slug}") for spec in declared(REPO_ROOT)]
+API_DEPLOYMENTS = [deployment for _, deployment in MODELS]
+MODEL_LABEL = "mlship.dev/model"
 
 Manifest = dict[str, Any]
 Labels = Mapping[str, str]
@@ -144,3 +153,15 @@ def env_value(manifests: list[Manifest], container: Manifest, name: str) -> str:
             if name in config.get("data", {}):
                 return str(config["data"][name])
     raise AssertionError(f"{container['name']} has no plain value for {name}")
+
+
+AUTH_SECRET = "mlship-mlflow-auth"  # pragma: allowlist secret (a Secret's name)
+
+
+def secret_reference(container: Manifest, name: str) -> tuple[str, str]:
+    """(Secret, key) an environment variable of the container is read from."""
+    variable = next(variable for variable in container["env"] if variable["name"] == name)
+    assert "value" not in variable, f"{name} is a literal, not read from a Secret"
+    reference = variable["valueFrom"]["secretKeyRef"]
+    assert not reference.get("optional", False), f"{name}: its Secret must exist"
+    return reference["name"], reference["key"]

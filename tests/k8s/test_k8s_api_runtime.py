@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.k8s.manifests import REPO_ROOT, Manifest, main_container, pod_spec
+from tests.k8s.manifests import MODELS, REPO_ROOT, Manifest, main_container, pod_spec
 from tests.k8s.pod_runtime import Mounts, PodFacts, container_environment, map_mounts
 from tests.support import processes
 from tests.support.components import free_port, wait_until
@@ -34,6 +34,8 @@ from tests.support.models import register_model
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ENTRYPOINT = REPO_ROOT / "platform" / "api" / "entrypoint.sh"
+# The Iris model's API: ROW below is an Iris row.
+IRIS_API = dict(MODELS)["IrisClassifier"]
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 
 
@@ -63,7 +65,7 @@ def api_pod(
     model = f"K8sModel_{uuid.uuid4().hex[:8]}"
     register_model(mlflow_server.uri, model)
     manifests = rendered["dev"]
-    container = main_container(manifests, "mlship-api")
+    container = main_container(manifests, IRIS_API)
     keys = (secrets.token_hex(16), secrets.token_hex(16))
     # The session's tracking server is open: the reader identity is passed and not needed
     # (tests/containers and test_k8s_mlflow_runtime.py log in for real).
@@ -103,7 +105,7 @@ def api_pod(
             what="the API from the dev manifests",
             log=log,
         )
-        grace = pod_spec(manifests, "mlship-api")["terminationGracePeriodSeconds"]
+        grace = pod_spec(manifests, IRIS_API)["terminationGracePeriodSeconds"]
         yield ApiPod(base, keys, container, grace, mounts, process, log)
     finally:
         stop(process)

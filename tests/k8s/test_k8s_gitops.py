@@ -1,5 +1,5 @@
-"""Git records what production runs: the deploy record in the prod overlay, the
-render it produces, and the Argo CD Application that makes the cluster follow it.
+"""Git records what production runs: each model's deploy record in the prod overlay,
+the render it produces, and the Argo CD Application that makes the cluster follow it.
 
 The record's script itself is tested in tests/workflows/test_deploy_record.py.
 """
@@ -17,6 +17,7 @@ import yaml
 
 from tests.k8s.manifests import (
     K8S_DIR,
+    MODELS,
     OBSERVABILITY_DIR,
     REPO_ROOT,
     Manifest,
@@ -35,7 +36,6 @@ DEPLOY_BRANCH = "deploy/production"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 IMAGE = f"localhost:5000/acme/mlship-api@{DIGEST}"
 RECORD = {
-    "--model-name": "IrisClassifier",
     "--model-version": "3",
     "--git-sha": "89abcdef" * 5,
     "--bundle-sha256": "fedcba98" * 8,
@@ -50,18 +50,27 @@ def load(path: Path) -> dict[str, Any]:
     return document
 
 
-def test_prod_takes_the_api_image_from_the_deploy_record_only() -> None:
+def test_prod_takes_each_api_image_from_its_models_deploy_record_only() -> None:
     overlay = load(PROD / "kustomization.yaml")
     assert overlay["components"] == ["release"]
     assert "mlship-api" not in {image["name"] for image in overlay.get("images", [])}
-    record = load(PROD / "release" / "kustomization.yaml")
-    assert record["kind"] == "Component"
-    assert [image["name"] for image in record["images"]] == ["mlship-api"]
+    index = load(PROD / "release" / "kustomization.yaml")
+    assert index["kind"] == "Component"
+    assert sorted(index["components"]) == sorted(model for model, _ in MODELS)
+    for model, _ in MODELS:
+        record = load(PROD / "release" / model / "kustomization.yaml")
+        assert record["kind"] == "Component"
+        assert "images" not in record, "an images: entry would rename every model's image"
 
 
-def test_api_image_ref_is_the_image_the_api_runs(rendered: dict[str, list[Manifest]]) -> None:
-    container = main_container(rendered["prod"], "mlship-api")
+@pytest.mark.parametrize(("model", "deployment"), MODELS)
+def test_api_image_ref_is_the_image_the_api_runs(
+    rendered: dict[str, list[Manifest]], model: str, deployment: str
+) -> None:
+    container = main_container(rendered["prod"], deployment)
     assert {"name": "API_IMAGE_REF", "value": container["image"]} in container["env"]
+    template = named(rendered["prod"], "Deployment", deployment)["spec"]["template"]
+    assert template["metadata"]["annotations"]["mlship.dev/model-name"] == model
 
 
 def test_rendered_prod_overlay_runs_what_a_written_record_pins(
@@ -70,8 +79,9 @@ def test_rendered_prod_overlay_runs_what_a_written_record_pins(
     tree = tmp_path / "platform" / "k8s"
     shutil.copytree(K8S_DIR, tree)
     shutil.copytree(OBSERVABILITY_DIR, tmp_path / "observability")
-    record = tree / "overlays/prod/release/kustomization.yaml"
-    options = [item for pair in RECORD.items() for item in pair]
+    delivered, untouched = MODELS[-1], MODELS[0]
+    record = tree / f"overlays/prod/release/{delivered[0]}/kustomization.yaml"
+    options = [item for pair in (RECORD | {"--model-name": delivered[0]}).items() for item in pair]
     command = [venv_bin("python"), str(SCRIPT), "write", "--record", str(record)]
     completed = subprocess.run(
         [*command, "--image", IMAGE, *options],
@@ -81,14 +91,22 @@ def test_rendered_prod_overlay_runs_what_a_written_record_pins(
     )
     assert completed.returncode == 0, completed.stderr
     manifests = render(kubectl, "prod", tree)
-    container = main_container(manifests, "mlship-api")
+    container = main_container(manifests, delivered[1])
     assert container["image"] == IMAGE
     assert {"name": "API_IMAGE_REF", "value": IMAGE} in container["env"]
+    # The model baked into the pinned image, not the registry's moving alias.
+    uri = [v["value"] for v in container["env"] if v["name"] == "API_MODEL_URI"]
+    assert uri == ["/opt/mlship/model"]
     assert "API_KEYS" in {variable["name"] for variable in container["env"]}  # the base's stay
-    template = named(manifests, "Deployment", "mlship-api")["spec"]["template"]
+    template = named(manifests, "Deployment", delivered[1])["spec"]["template"]
     annotations = template["metadata"]["annotations"]
-    for option, value in RECORD.items():
+    for option, value in (RECORD | {"--model-name": delivered[0]}).items():
         assert annotations[f"mlship.dev/{option.removeprefix('--')}"] == value
+    # Another model's API still runs what its own record says (here: the bootstrap).
+    other = main_container(manifests, untouched[1])
+    assert other["image"] == "mlship-api:bootstrap"
+    other_uri = [v["value"] for v in other["env"] if v["name"] == "API_MODEL_URI"]
+    assert other_uri == [f"models:/{untouched[0]}@production"]
     assert annotations["prometheus.io/scrape"] == "true"  # the base's annotations stay
     assert main_container(manifests, "mlflow")["image"] == "mlship-mlflow:3.17.2"
     for document in manifests:
@@ -127,7 +145,7 @@ def test_argocd_follows_the_prod_overlay_on_the_deploy_branch(
 def test_readme_explains_the_record_the_branch_and_argocd() -> None:
     readme = (K8S_DIR / "README.md").read_text()
     for needle in (
-        "overlays/prod/release/kustomization.yaml",
+        "overlays/prod/release/<model name>/kustomization.yaml",
         ".github/scripts/deploy_record.py",
         DEPLOY_BRANCH,
         "kustomize.buildOptions: --load-restrictor LoadRestrictionsNone",

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.k8s.manifests import Labels, Manifest, named, of_kind, selector_matches
+from tests.k8s.manifests import API_DEPLOYMENTS, Labels, Manifest, named, of_kind, selector_matches
 
 pytestmark = pytest.mark.integration
 
@@ -80,8 +80,11 @@ def test_everything_else_is_denied(manifests: list[Manifest]) -> None:
     assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
 
 
-def test_api_port_is_open_to_namespace_ingress_and_prometheus(manifests: list[Manifest]) -> None:
-    api = pod_labels(manifests, "mlship-api")
+@pytest.mark.parametrize("deployment", API_DEPLOYMENTS)
+def test_each_api_port_is_open_to_namespace_ingress_and_prometheus(
+    manifests: list[Manifest], deployment: str
+) -> None:
+    api = pod_labels(manifests, deployment)
     assert admitted(manifests, api, 8000, OTHER_POD)
     assert admitted(manifests, api, 8000, INGRESS_CONTROLLER[1], INGRESS_CONTROLLER[0])
     assert admitted(manifests, api, 8000, PROMETHEUS[1], PROMETHEUS[0])
@@ -93,12 +96,13 @@ def test_tracking_server_is_reachable_only_from_api_trainer_and_prometheus(
     manifests: list[Manifest],
 ) -> None:
     mlflow = pod_labels(manifests, "mlflow")
-    assert admitted(manifests, mlflow, 5000, pod_labels(manifests, "mlship-api"))
+    for api in API_DEPLOYMENTS:
+        assert admitted(manifests, mlflow, 5000, pod_labels(manifests, api))
+        assert not admitted(manifests, mlflow, 5001, pod_labels(manifests, api))
     assert admitted(manifests, mlflow, 5000, TRAINER)
     # Prometheus scrapes the metrics port (no login there) and nothing else.
     assert admitted(manifests, mlflow, 5001, PROMETHEUS[1], PROMETHEUS[0])
     assert not admitted(manifests, mlflow, 5000, PROMETHEUS[1], PROMETHEUS[0])
-    assert not admitted(manifests, mlflow, 5001, pod_labels(manifests, "mlship-api"))
     assert not admitted(manifests, mlflow, 5001, OTHER_POD)
     assert not admitted(manifests, mlflow, 5000, OTHER_POD)
     assert not admitted(manifests, mlflow, 5000, INGRESS_CONTROLLER[1], INGRESS_CONTROLLER[0])

@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from tests.k8s.manifests import K8S_DIR, Manifest, containers, main_container, named, of_kind
+from tests.k8s.manifests import (
+    API_DEPLOYMENTS,
+    K8S_DIR,
+    Manifest,
+    containers,
+    main_container,
+    named,
+    of_kind,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -54,21 +62,25 @@ def test_namespace_enforces_the_restricted_pod_security_standard(
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
-def test_dev_runs_one_small_replica(rendered: dict[str, list[Manifest]]) -> None:
+@pytest.mark.parametrize("api", API_DEPLOYMENTS)
+def test_dev_runs_one_small_replica_of_each_api(
+    rendered: dict[str, list[Manifest]], api: str
+) -> None:
     dev, prod = rendered["dev"], rendered["prod"]
-    assert named(dev, "HorizontalPodAutoscaler", "mlship-api")["spec"]["minReplicas"] == 1
-    dev_limits = main_container(dev, "mlship-api")["resources"]["limits"]
-    prod_limits = main_container(prod, "mlship-api")["resources"]["limits"]
+    assert named(dev, "HorizontalPodAutoscaler", api)["spec"]["minReplicas"] == 1
+    dev_limits = main_container(dev, api)["resources"]["limits"]
+    prod_limits = main_container(prod, api)["resources"]["limits"]
     assert dev_limits != prod_limits
 
 
-def test_prod_runs_three_replicas_with_a_budget_and_bounds(
-    rendered: dict[str, list[Manifest]],
+@pytest.mark.parametrize("api", API_DEPLOYMENTS)
+def test_prod_runs_three_replicas_of_each_api_with_a_budget_and_bounds(
+    rendered: dict[str, list[Manifest]], api: str
 ) -> None:
     prod = rendered["prod"]
-    autoscaler = named(prod, "HorizontalPodAutoscaler", "mlship-api")["spec"]
+    autoscaler = named(prod, "HorizontalPodAutoscaler", api)["spec"]
     assert (autoscaler["minReplicas"], autoscaler["maxReplicas"]) == (3, 10)
-    assert named(prod, "PodDisruptionBudget", "mlship-api")["spec"]["minAvailable"] == 2
+    assert named(prod, "PodDisruptionBudget", api)["spec"]["minAvailable"] == 2
 
 
 def test_prod_images_are_pinned(rendered: dict[str, list[Manifest]]) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 
-from tests.k8s.manifests import Manifest, named, of_kind, selector_matches
+from tests.k8s.manifests import API_DEPLOYMENTS, Manifest, named, of_kind, selector_matches
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ def test_every_document_validates_strictly(manifests: list[Manifest]) -> None:
 
 
 def test_strict_validation_rejects_an_unknown_field(manifests: list[Manifest]) -> None:
-    broken = copy.deepcopy(named(manifests, "Deployment", "mlship-api"))
+    broken = copy.deepcopy(named(manifests, "Deployment", API_DEPLOYMENTS[0]))
     container = broken["spec"]["template"]["spec"]["containers"][0]
     container["readinessprobe"] = container.pop("readinessProbe")
     with pytest.raises(kubernetes_validate.ValidationError):
@@ -82,7 +82,7 @@ def service_ports(service: Manifest) -> dict[str, Any]:
 
 def test_service_monitors_select_a_service_port(manifests: list[Manifest]) -> None:
     monitors = of_kind(manifests, "ServiceMonitor")
-    assert {monitor["metadata"]["name"] for monitor in monitors} == {"mlship-api", "mlflow"}
+    assert {monitor["metadata"]["name"] for monitor in monitors} == {*API_DEPLOYMENTS, "mlflow"}
     for monitor in monitors:
         spec = monitor["spec"]
         assert set(spec) <= SERVICE_MONITOR_SPEC, describe(monitor)
@@ -92,7 +92,7 @@ def test_service_monitors_select_a_service_port(manifests: list[Manifest]) -> No
             if selector_matches(spec["selector"], service["metadata"].get("labels", {}))
         ]
         assert len(selected) == 1, f"{describe(monitor)} selects {len(selected)} Services"
-        # The job label is the Service name: the rules select job="mlship-api" / "mlflow".
+        # Each monitor scrapes its own Service (the job names: test_k8s_models.py).
         assert selected[0]["metadata"]["name"] == monitor["metadata"]["name"]
         for endpoint in spec["endpoints"]:
             assert set(endpoint) <= SERVICE_MONITOR_ENDPOINT, describe(monitor)

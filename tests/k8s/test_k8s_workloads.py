@@ -1,10 +1,12 @@
-"""Every pod is hardened, probed and sized; Services, autoscaler, budget and
-scrape targets all point at what really exists in the same render."""
+"""Every pod is hardened, probed and sized; Services, autoscalers, budgets and
+scrape targets all point at what really exists in the same render (each model's
+own API: test_k8s_models.py)."""
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,6 +16,9 @@ from pydantic import AliasChoices
 
 from mlship.api.settings import Settings
 from tests.k8s.manifests import (
+    API_DEPLOYMENTS,
+    AUTH_SECRET,
+    MODELS,
     Manifest,
     containers,
     env_value,
@@ -22,13 +27,13 @@ from tests.k8s.manifests import (
     of_kind,
     pod_spec,
     pod_templates,
+    secret_reference,
     selector_matches,
 )
 from tests.k8s.pod_runtime import PodFacts, container_environment, map_mounts
 
 pytestmark = pytest.mark.integration
 
-AUTH_SECRET = "mlship-mlflow-auth"  # pragma: allowlist secret (a Secret's name)
 # The registry credentials MLflow's client reads from the environment (the API's
 # reader identity): not API settings, but the library's own variables.
 MLFLOW_CLIENT_CREDENTIALS = {MLFLOW_TRACKING_USERNAME.name, MLFLOW_TRACKING_PASSWORD.name}
@@ -51,16 +56,8 @@ def settings_variables() -> set[str]:
     return names
 
 
-def api_container(manifests: list[Manifest]) -> Manifest:
-    return main_container(manifests, "mlship-api")
-
-
-def mlflow_container(manifests: list[Manifest]) -> Manifest:
-    return main_container(manifests, "mlflow")
-
-
-def test_both_workloads_are_rendered(manifests: list[Manifest]) -> None:
-    assert {name for name, _ in pod_templates(manifests)} == {"mlship-api", "mlflow"}
+def api_containers(manifests: list[Manifest]) -> Iterator[tuple[str, Manifest]]:
+    yield from ((name, main_container(manifests, name)) for name in API_DEPLOYMENTS)
 
 
 def test_pods_run_as_non_root_without_a_token(manifests: list[Manifest]) -> None:
@@ -119,10 +116,10 @@ def test_every_container_has_requests_and_limits(manifests: list[Manifest]) -> N
 
 
 def test_api_probes_use_the_health_endpoints(manifests: list[Manifest]) -> None:
-    container = api_container(manifests)
-    assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
-    assert container["startupProbe"]["httpGet"]["path"] == "/health/live"
+    for _, container in api_containers(manifests):
+        assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+        assert container["startupProbe"]["httpGet"]["path"] == "/health/live"
 
 
 def test_termination_drains_before_the_grace_period_ends(manifests: list[Manifest]) -> None:
@@ -132,8 +129,11 @@ def test_termination_drains_before_the_grace_period_ends(manifests: list[Manifes
 
 
 def test_api_metrics_directory_lies_inside_an_empty_dir(manifests: list[Manifest]) -> None:
-    spec = pod_spec(manifests, "mlship-api")
-    container = api_container(manifests)
+    for deployment, container in api_containers(manifests):
+        check_metrics_directory(manifests, pod_spec(manifests, deployment), container)
+
+
+def check_metrics_directory(manifests: list[Manifest], spec: Manifest, container: Manifest) -> None:
     directory = env_value(manifests, container, "PROMETHEUS_MULTIPROC_DIR")
     volumes = {volume["name"]: volume for volume in spec["volumes"]}
     # Strictly inside the mount: the API removes and recreates the directory at start.
@@ -147,39 +147,31 @@ def test_api_metrics_directory_lies_inside_an_empty_dir(manifests: list[Manifest
 
 
 def test_api_environment_names_only_api_settings(manifests: list[Manifest]) -> None:
-    container = api_container(manifests)
-    names = {variable["name"] for variable in container.get("env", [])}
-    for source in container["envFrom"]:
-        names |= set(named(manifests, "ConfigMap", source["configMapRef"]["name"])["data"])
     accepted = settings_variables() | MLFLOW_CLIENT_CREDENTIALS
-    assert names <= accepted, f"not API settings: {sorted(names - accepted)}"
-
-
-def secret_reference(container: Manifest, name: str) -> tuple[str, str]:
-    """(Secret, key) an environment variable of the container is read from."""
-    variable = next(variable for variable in container["env"] if variable["name"] == name)
-    assert "value" not in variable, f"{name} is a literal, not read from a Secret"
-    reference = variable["valueFrom"]["secretKeyRef"]
-    assert not reference.get("optional", False), f"{name}: its Secret must exist"
-    return reference["name"], reference["key"]
+    for deployment, container in api_containers(manifests):
+        names = {variable["name"] for variable in container.get("env", [])}
+        for source in container["envFrom"]:
+            names |= set(named(manifests, "ConfigMap", source["configMapRef"]["name"])["data"])
+        assert names <= accepted, f"{deployment}: not API settings: {sorted(names - accepted)}"
 
 
 def test_api_reads_the_registry_as_the_reader(manifests: list[Manifest]) -> None:
-    container = api_container(manifests)
-    assert secret_reference(container, "MLFLOW_TRACKING_USERNAME") == (
-        AUTH_SECRET,
-        "reader-username",
-    )
-    assert secret_reference(container, "MLFLOW_TRACKING_PASSWORD") == (
-        AUTH_SECRET,
-        "reader-password",
-    )
+    for _, container in api_containers(manifests):
+        assert secret_reference(container, "MLFLOW_TRACKING_USERNAME") == (
+            AUTH_SECRET,
+            "reader-username",
+        )
+        assert secret_reference(container, "MLFLOW_TRACKING_PASSWORD") == (
+            AUTH_SECRET,
+            "reader-password",
+        )
 
 
 def test_api_settings_accept_the_rendered_environment(
     manifests: list[Manifest], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    container = api_container(manifests)
+    model, deployment = MODELS[-1]
+    container = main_container(manifests, deployment)
     keys = f"{secrets.token_hex(16)},{secrets.token_hex(16)}"
     facts = PodFacts(secrets={("mlship-api-keys", "api-keys"): keys, **READER}, fields={})
     environment = container_environment(manifests, container, facts)
@@ -196,47 +188,17 @@ def test_api_settings_accept_the_rendered_environment(
     assert settings.api_keys() == tuple(keys.split(","))
     assert settings.prometheus_multiproc_dir == mounts.local["/var/run/mlship"] / "metrics"
     assert settings.tracking_uri == "http://mlflow:5000"
+    assert settings.model_uri == f"models:/{model}@production"
     # MLflow's client takes the reader identity from the same environment.
     assert os.environ[MLFLOW_TRACKING_USERNAME.name] == READER[(AUTH_SECRET, "reader-username")]
     assert os.environ[MLFLOW_TRACKING_PASSWORD.name] == READER[(AUTH_SECRET, "reader-password")]
 
 
 def test_api_reaches_the_tracking_server_service(manifests: list[Manifest]) -> None:
-    tracking = urlsplit(env_value(manifests, api_container(manifests), "API_TRACKING_URI"))
-    service = named(manifests, "Service", str(tracking.hostname))
-    assert tracking.port in {port["port"] for port in service["spec"]["ports"]}
-
-
-def test_mlflow_server_is_configured_from_environment(manifests: list[Manifest]) -> None:
-    container = mlflow_container(manifests)
-    # The image's entrypoint starts mlflow server from the MLFLOW_* environment.
-    assert "command" not in container
-    assert "args" not in container
-    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
-    assert int(env_value(manifests, container, "MLFLOW_PORT")) == ports["http"]
-    assert int(env_value(manifests, container, "MLFLOW_WORKERS")) >= 1
-    backend = next(
-        variable for variable in container["env"] if variable["name"] == "MLFLOW_BACKEND_STORE_URI"
-    )
-    assert backend["valueFrom"]["secretKeyRef"]["name"] == "mlship-mlflow-db"
-    # Authentication on; every identity's name and password from the auth Secret.
-    assert env_value(manifests, container, "MLFLOW_AUTH") == "on"
-    for identity in ("admin", "delivery", "reader"):
-        for part in ("username", "password"):
-            variable = f"MLFLOW_{identity.upper()}_{part.upper()}"
-            assert secret_reference(container, variable) == (AUTH_SECRET, f"{identity}-{part}")
-    allowed = env_value(manifests, container, "MLFLOW_ALLOWED_HOSTS").split(",")
-    assert "mlflow:5000" in allowed
-    assert "*" not in allowed
-    spec = pod_spec(manifests, "mlflow")
-    mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
-    volumes = {volume["name"]: volume for volume in spec["volumes"]}
-    exporter = env_value(manifests, container, "MLFLOW_EXPOSE_PROMETHEUS")
-    assert "emptyDir" in volumes[mounts[exporter]]
-    assert int(env_value(manifests, container, "MLFLOW_METRICS_PORT")) == ports["metrics"]
-    artifacts = env_value(manifests, container, "MLFLOW_ARTIFACTS_DESTINATION")
-    claim = volumes[mounts[artifacts]]["persistentVolumeClaim"]["claimName"]
-    named(manifests, "PersistentVolumeClaim", claim)
+    for _, container in api_containers(manifests):
+        tracking = urlsplit(env_value(manifests, container, "API_TRACKING_URI"))
+        service = named(manifests, "Service", str(tracking.hostname))
+        assert tracking.port in {port["port"] for port in service["spec"]["ports"]}
 
 
 def test_services_route_to_a_named_container_port(manifests: list[Manifest]) -> None:
@@ -264,15 +226,18 @@ def test_scrape_annotations_name_the_metrics_port(manifests: list[Manifest]) -> 
         assert annotations["prometheus.io/port"] in ports, workload
 
 
-def test_autoscaler_and_budget_govern_the_api_pods(manifests: list[Manifest]) -> None:
-    deployment = named(manifests, "Deployment", "mlship-api")
-    autoscaler = named(manifests, "HorizontalPodAutoscaler", "mlship-api")
+@pytest.mark.parametrize("name", API_DEPLOYMENTS)
+def test_autoscaler_and_budget_govern_each_models_api_pods(
+    manifests: list[Manifest], name: str
+) -> None:
+    deployment = named(manifests, "Deployment", name)
+    autoscaler = named(manifests, "HorizontalPodAutoscaler", name)
     target = autoscaler["spec"]["scaleTargetRef"]
-    assert (target["kind"], target["name"]) == ("Deployment", "mlship-api")
+    assert (target["kind"], target["name"]) == ("Deployment", name)
     # The autoscaler owns the replica count: a replicas field would reset it on apply.
     assert "replicas" not in deployment["spec"]
     assert autoscaler["spec"]["maxReplicas"] > autoscaler["spec"]["minReplicas"]
-    budget = named(manifests, "PodDisruptionBudget", "mlship-api")
+    budget = named(manifests, "PodDisruptionBudget", name)
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert selector_matches(budget["spec"]["selector"], labels)
     # A budget that allows no eviction at all would block every node drain.

@@ -25,7 +25,7 @@ import httpx
 from tests.workflows.act_repo import ROOT
 
 SCRIPTS = ROOT / ".github/scripts"
-RECORD = "platform/k8s/overlays/prod/release/kustomization.yaml"
+RELEASE = "platform/k8s/overlays/prod/release"
 BRANCH = "deploy/production"
 
 
@@ -123,10 +123,16 @@ class ActProduction:
         )
         return result.stdout.splitlines() if result.returncode == 0 else []
 
-    def record(self, scratch: Path) -> dict[str, Any]:
-        """The deploy record at the tip of the deploy branch, read by the record script."""
+    def record(self, scratch: Path, model: str) -> dict[str, Any]:
+        """A model's deploy record at the tip of the deploy branch, read by the record script."""
         shown = subprocess.run(
-            ["git", "-C", str(self.deploy_remote), "show", f"{BRANCH}:{RECORD}"],
+            [
+                "git",
+                "-C",
+                str(self.deploy_remote),
+                "show",
+                f"{BRANCH}:{RELEASE}/{model}/kustomization.yaml",
+            ],
             capture_output=True,
             text=True,
             check=True,

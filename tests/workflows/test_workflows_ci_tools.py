@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,8 @@ def test_report_reuses_the_gate_report_and_compares_with_production(tmp_path: Pa
         "abc123",
         "--outcome",
         "failure",
+        "--model",
+        "IrisClassifier",
     )
 
     assert result.returncode == 0, result.stderr
@@ -63,7 +66,29 @@ def test_report_reuses_the_gate_report_and_compares_with_production(tmp_path: Pa
     assert "> **The run ended: failure.** See its log." in report
     assert "### Gate FAILED: IrisClassifier version 2\n\n| x |\n" in report
     assert f"| accuracy | 0.9667 | 0.9333 | {0.9667 - 0.9333:+.4f} |" in report
-    assert "<!-- mlship-gate-report -->" in report  # the PR comment is found by it
+    # The model's PR comment is found by its marker, the last line.
+    assert report.endswith("<!-- mlship-gate-report:IrisClassifier -->\n")
+
+
+@pytest.mark.unit
+def test_each_model_keeps_its_own_pull_request_comment(tmp_path: Path) -> None:
+    """The marker sticky-comment.sh edits by is the model's: matrix legs never share one."""
+    script = (ROOT / ".github/actions/publish-report/sticky-comment.sh").read_text()
+    pattern = re.search(r"grep -oE '([^']+)'", script)
+    assert pattern, "sticky-comment.sh no longer greps the report's marker"
+    markers = []
+    for model in ("IrisClassifier", "BreastCancerForest"):
+        status = tmp_path / f"{model}.json"
+        status.write_text(json.dumps({"model_name": model, "aliases": {}, "versions": []}))
+        out = tmp_path / f"{model}.md"
+        result = _ci("report", "--status", str(status), "--out", str(out), "--model", model)
+        assert result.returncode == 0, result.stderr
+        found = re.findall(pattern.group(1), out.read_text())
+        assert found == [f"<!-- mlship-gate-report:{model} -->"]
+        markers.append(found[0])
+    # Neither contains the other: `contains` in sticky-comment.sh's jq finds one only.
+    assert markers[0] not in markers[1]
+    assert markers[1] not in markers[0]
 
 
 @pytest.mark.unit

@@ -5,13 +5,16 @@ tag a manifest names pushed by a workflow.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 import tomllib
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.support.components import venv_bin
 from tests.workflows.act_repo import ROOT
 
 pytestmark = pytest.mark.unit
@@ -42,9 +45,15 @@ def test_write_credentials_live_only_in_the_production_environment() -> None:
     assert "MLFLOW_DELIVERY_" not in pull_request, "a pull request must never get write credentials"
     for name in ("main.yml", "rollback.yml"):
         for job_id, job in _workflow(name)["jobs"].items():
-            assert job.get("environment") == "production", f"{name}/{job_id}"
-            # workflow_dispatch offers every branch: the job itself insists on main.
-            assert job.get("if") == "${{ github.ref == 'refs/heads/main' }}", f"{name}/{job_id}"
+            # workflow_dispatch offers every branch: every job itself insists on main.
+            assert str(job.get("if")).startswith("${{ github.ref == 'refs/heads/main'"), (
+                f"{name}/{job_id}"
+            )
+            writes = any(access == "write" for access in job["permissions"].values())
+            if writes or "secrets." in str(job):
+                assert job.get("environment") == "production", f"{name}/{job_id}"
+            else:  # the job that lists the models reads the repository, nothing else
+                assert job["permissions"] == {"contents": "read"}, f"{name}/{job_id}"
 
 
 @pytest.mark.parametrize("name", ["pr.yml", "main.yml", "rollback.yml", "platform-images.yml"])
@@ -148,6 +157,58 @@ def test_dependabot_covers_every_requirement_file() -> None:
         relative = path.parent.relative_to(ROOT).as_posix()
         directory = "/" if relative == "." else f"/{relative}"
         assert directory in covered, f"dependabot misses {path.relative_to(ROOT)}"
+
+
+def _models_job(name: str, job_id: str, base: str, head: str) -> None:
+    job = _workflow(name)["jobs"][job_id]
+    (checkout,) = [step for step in job["steps"] if "uses" in step]
+    assert checkout["with"]["fetch-depth"] == 0, "the diff needs the base commit"
+    (listing,) = [step for step in job["steps"] if step.get("run") == "make ci-models"]
+    assert (listing["env"]["BASE_SHA"], listing["env"]["HEAD_SHA"]) == (base, head)
+    assert job["outputs"]["models"] == f"${{{{ steps.{listing['id']}.outputs.models }}}}"
+
+
+def test_the_pull_request_and_delivery_matrices_run_over_the_models_a_change_touches() -> None:
+    _models_job(
+        "pr.yml",
+        "models",
+        "${{ github.event.pull_request.base.sha }}",
+        "${{ github.event.pull_request.head.sha || github.sha }}",
+    )
+    # Delivery: the push's own diff, the merged pull request's changes.
+    _models_job("main.yml", "merged-models", "${{ github.event.before }}", "${{ github.sha }}")
+    deliver = _workflow("main.yml")["jobs"]["deliver"]
+    assert deliver["needs"] == ["merged-models"]
+    assert deliver["if"].endswith("&& needs.merged-models.outputs.models != '[]' }}")
+    strategy = deliver["strategy"]
+    assert strategy["matrix"] == {"model": "${{ fromJSON(needs.merged-models.outputs.models) }}"}
+    # Legs never race on the deploy branch or the registry, and one model's failure
+    # does not cancel another model's delivery.
+    assert (strategy["max-parallel"], strategy["fail-fast"]) == (1, False)
+    assert deliver["env"]["MODEL_NAME"] == "${{ matrix.model }}"
+    # Each model's image has its own tag in the one repository.
+    assert deliver["env"]["API_IMAGE"].endswith("/mlship-api:${{ matrix.model }}-${{ github.sha }}")
+    for job in (deliver, _workflow("pr.yml")["jobs"]["train"]):
+        assert "MODEL_NAME" not in _workflow("main.yml").get("env", {})
+        assert "vars.MODEL_NAME" not in str(job), "the model comes from the matrix"
+
+
+def test_rollback_offers_exactly_the_declared_models() -> None:
+    """GitHub needs the choices literal: they must be the specifications' names."""
+    listed = subprocess.run(
+        [venv_bin("mlship"), "models", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    names = sorted(model["name"] for model in json.loads(listed.stdout))
+    inputs = _workflow("rollback.yml")["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["model"]["type"] == "choice"
+    assert inputs["model"]["options"] == names
+    assert inputs["model"]["default"] in names
+    job = _workflow("rollback.yml")["jobs"]["rollback"]
+    assert job["env"]["MODEL_NAME"] == "${{ inputs.model }}"
 
 
 def test_the_fetched_artifact_is_keyed_by_the_head_commit() -> None:

@@ -5,7 +5,6 @@ privilege, time-outs, make targets for real work, remote actions hidden from act
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -26,7 +25,7 @@ PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 GUARD = re.compile(r"!\s*env\.ACT\b")
 
 
-def _load(path: Path) -> dict[str, Any]:
+def load_workflow(path: Path) -> dict[str, Any]:
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(document, dict), path
     if True in document:  # YAML 1.1 reads the key `on` as a boolean
@@ -68,7 +67,7 @@ def test_dependabot_matches_its_schema_and_covers_every_ecosystem() -> None:
     path = ROOT / ".github/dependabot.yml"
     result = _check_jsonschema("vendor.dependabot", path)
     assert result.returncode == 0, result.stdout + result.stderr
-    ecosystems = {update["package-ecosystem"] for update in _load(path)["updates"]}
+    ecosystems = {update["package-ecosystem"] for update in load_workflow(path)["updates"]}
     assert {"pip", "docker", "github-actions"} <= ecosystems
 
 
@@ -76,76 +75,6 @@ def test_the_schema_check_rejects_a_broken_workflow(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yml"
     broken.write_text("on: push\njobs:\n  build:\n    steps: []\n")  # no runs-on
     assert _check_jsonschema("vendor.github-workflows", broken).returncode != 0
-
-
-def test_act_lists_every_job_with_its_events() -> None:
-    result = subprocess.run(
-        [venv_bin("act"), "--list"], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    rows = {line.split()[1]: line for line in result.stdout.splitlines()[1:] if line.strip()}
-    expected = {
-        "lint": "pull_request",
-        "unit": "pull_request",
-        "train": "pull_request",
-        "deliver": "push",
-        "mlflow-server": "workflow_dispatch",
-        "rollback": "workflow_dispatch",
-    }
-    assert set(rows) == set(expected)
-    for job, event in expected.items():
-        assert event in rows[job], rows[job]
-
-
-def test_act_validates_every_workflow() -> None:
-    result = subprocess.run(
-        [venv_bin("act"), "--validate"], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-
-
-@pytest.mark.parametrize(
-    ("event", "workflow"),
-    [
-        ("pull_request", "pr.yml"),
-        ("push", "main.yml"),
-        ("workflow_dispatch", "rollback.yml"),
-        ("workflow_dispatch", "platform-images.yml"),
-    ],
-)
-@pytest.mark.usefixtures("docker_engine")  # act's dry run asks the Docker socket for its host
-def test_act_plans_each_event(event: str, workflow: str, tmp_path: Path) -> None:
-    """act's dry run resolves jobs, needs, expressions and local actions offline.
-
-    In container mode with an image that is never pulled (a dry run with the
-    self-hosted platform would execute the steps), and without `services:` (act
-    0.2.89 panics on them in a dry run; the real runs in test_workflows_act.py
-    start them)."""
-    document = _load(ROOT / ".github/workflows" / workflow)
-    for job in document["jobs"].values():
-        job.pop("services", None)
-    planned = tmp_path / workflow
-    planned.write_text(json.dumps(document))
-    result = subprocess.run(
-        [
-            venv_bin("act"),
-            event,
-            "--dryrun",
-            "-P",
-            "ubuntu-24.04=mlship/act-dry-run:never-pulled",
-            "-W",
-            str(planned),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    jobs = {job.get("name", job_id) for job_id, job in document["jobs"].items()}
-    for name in jobs:
-        assert any(name in line and "Job succeeded" in line for line in result.stdout.splitlines())
 
 
 def _lint_run_blocks(*paths: Path) -> subprocess.CompletedProcess[str]:
@@ -181,7 +110,7 @@ def test_the_run_block_check_names_the_step_that_fails(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
 def test_every_job_is_bounded_and_least_privileged(path: Path) -> None:
-    workflow = _load(path)
+    workflow = load_workflow(path)
     assert workflow.get("permissions") == {}, "top-level permissions must be {} (jobs ask)"
     assert "concurrency" in workflow
     for job_id, job in workflow["jobs"].items():
@@ -192,7 +121,7 @@ def test_every_job_is_bounded_and_least_privileged(path: Path) -> None:
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
 def test_workflow_steps_call_make_for_real_work(path: Path) -> None:
-    for job_id, step in _steps(_load(path)):
+    for job_id, step in _steps(load_workflow(path)):
         if "run" in step:
             command = step["run"].strip()
             assert command.startswith("make "), (
@@ -207,14 +136,14 @@ def test_remote_actions_are_pinned_and_hidden_from_act(path: Path) -> None:
     """act fetches every remote action of a job up front, and offline it cannot:
     workflows use only actions/checkout (which act skips) and local actions, and a
     local action holding remote ones is entered only when not under act."""
-    for job_id, step in _steps(_load(path)):
+    for job_id, step in _steps(load_workflow(path)):
         uses = step.get("uses")
         if uses is None:
             continue
         if uses.startswith("./"):
             remote_inside = any(
                 not inner.get("uses", "./").startswith("./")
-                for _, inner in _steps(_load(ROOT / uses / "action.yml"))
+                for _, inner in _steps(load_workflow(ROOT / uses / "action.yml"))
             )
             if remote_inside:
                 assert GUARD.search(str(step.get("if", ""))), f"{job_id}: {uses} needs if: !env.ACT"
@@ -224,12 +153,20 @@ def test_remote_actions_are_pinned_and_hidden_from_act(path: Path) -> None:
             assert uses.startswith("actions/checkout@"), f"{job_id}: wrap {uses} in .github/actions"
 
 
-def test_the_pull_request_workflow_lints_tests_then_trains() -> None:
-    jobs = _load(ROOT / ".github/workflows/pr.yml")["jobs"]
+def test_the_pull_request_workflow_lints_tests_then_trains_each_model_it_touches() -> None:
+    jobs = load_workflow(ROOT / ".github/workflows/pr.yml")["jobs"]
     runs = {job_id: [step.get("run") for step in job["steps"]] for job_id, job in jobs.items()}
     assert "make lint" in runs["lint"]
     assert "make test-unit" in runs["unit"]
-    assert set(jobs["train"]["needs"]) == {"lint", "unit"}
+    assert runs["models"] == [None, "make ci-models"]
+    assert set(jobs["train"]["needs"]) == {"lint", "unit", "models"}
+    # One leg per model the change touches, each acting on its own model only.
+    assert jobs["train"]["strategy"]["matrix"] == {
+        "model": "${{ fromJSON(needs.models.outputs.models) }}"
+    }
+    assert jobs["train"]["env"]["MODEL_NAME"] == "${{ matrix.model }}"
+    # An empty list would be an invalid matrix on GitHub: no leg at all instead.
+    assert jobs["train"]["if"] == "${{ needs.models.outputs.models != '[]' }}"
     train = runs["train"]
     # The version just trained is gated by number, then packaged: never "latest".
     assert (
@@ -238,7 +175,7 @@ def test_the_pull_request_workflow_lints_tests_then_trains() -> None:
 
 
 def test_pre_commit_uses_local_hooks_that_exist() -> None:
-    config = _load(ROOT / ".pre-commit-config.yaml")
+    config = load_workflow(ROOT / ".pre-commit-config.yaml")
     hooks = []
     for repo in config["repos"]:
         assert repo["repo"] == "local", "hooks must not clone a repository"
