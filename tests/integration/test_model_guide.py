@@ -3,12 +3,14 @@
 Every command of the guide's ``sh`` blocks runs as written (``.venv/bin/`` is this
 project's virtual environment, ``make`` lines start servers and are checked
 elsewhere), its ``toml`` block becomes the specification with the digest of step 2
-pasted in, and the new model is trained and gated against a real tracking server.
+pasted in, and the new model is trained and gated against a real tracking server;
+step 6's ``make serve`` is the API process it starts (the same variables, a free port).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -21,6 +23,7 @@ import pytest
 
 from mlship.model.catalog import models_dir
 from mlship.model.errors import ExitCode
+from tests.integration.api_process import api_process
 from tests.support.mlflow_server import MlflowServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -96,6 +99,21 @@ def test_the_add_your_own_model_guide_trains_and_gates_a_third_model(
     assert "smoke | pass" in gated
     assert "onnx_parity | pass" in gated
     assert "promoted version 1 to production" in promoted
+
+    # Step 6's `make serve MODEL_NAME=WineCultivar`: the API on the alias, nothing else set.
+    models = shell(".venv/bin/mlship models --json", root, env)
+    example = next(m["example"] for m in json.loads(models.stdout) if m["name"] == "WineCultivar")
+    serve = {
+        "API_MODEL_URI": "models:/WineCultivar@production",
+        "MLFLOW_TRACKING_URI": mlflow_server.uri,
+    }
+    with api_process(tmp_path / "api", **serve) as api, api.client() as client:
+        api.wait_for("/health/ready", 200, timeout=120)
+        described = client.get("/model").json()
+        answer = client.post("/predict", json={"features": example})
+    assert (described["name"], described["runtime"]) == ("WineCultivar", "onnx")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["class_name"] in ("barolo", "grignolino", "barbera")
 
     # Step 2's promise: a changed file without a changed pin stops training, saying so.
     data.write_text(data.read_text().replace("barolo", "grignolino", 1))
