@@ -165,3 +165,14 @@ def secret_reference(container: Manifest, name: str) -> tuple[str, str]:
     reference = variable["valueFrom"]["secretKeyRef"]
     assert not reference.get("optional", False), f"{name}: its Secret must exist"
     return reference["name"], reference["key"]
+
+
+def run_generator(root: Path, command: str) -> subprocess.CompletedProcess[str]:
+    """``k8s_models.py COMMAND`` (generate or check) on the repository at ``root``."""
+    script = REPO_ROOT / ".github/scripts/k8s_models.py"
+    return subprocess.run(
+        [sys.executable, str(script), command, "--root", str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )

@@ -12,24 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.k8s.manifests import K8S_DIR, MODELS, REPO_ROOT
+from tests.k8s.manifests import K8S_DIR, MODELS, REPO_ROOT, run_generator
 
 pytestmark = pytest.mark.unit
 
-GENERATOR = REPO_ROOT / ".github/scripts/k8s_models.py"
-
-
-def _generator(root: Path, command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(GENERATOR), command, "--root", str(root)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
 
 def test_the_generated_files_are_current() -> None:
-    completed = _generator(REPO_ROOT, "check")
+    completed = run_generator(REPO_ROOT, "check")
     assert completed.returncode == 0, completed.stderr
     overlays = "".join(
         (K8S_DIR / "overlays" / overlay / "kustomization.yaml").read_text()
@@ -67,6 +56,6 @@ def test_generate_never_replaces_a_delivered_record(tmp_path: Path) -> None:
     )
     assert delivered.returncode == 0, delivered.stderr
     before = record.read_bytes()
-    assert _generator(tmp_path, "generate").returncode == 0
-    assert _generator(tmp_path, "check").returncode == 0  # the deploy branch checks too
+    assert run_generator(tmp_path, "generate").returncode == 0
+    assert run_generator(tmp_path, "check").returncode == 0  # the deploy branch checks too
     assert record.read_bytes() == before

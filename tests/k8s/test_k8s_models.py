@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,12 +24,11 @@ from tests.k8s.manifests import (
     of_kind,
     pod_templates,
     render,
+    run_generator,
     selector_matches,
 )
 
 pytestmark = pytest.mark.integration
-
-GENERATOR = REPO_ROOT / ".github/scripts/k8s_models.py"
 
 
 def test_one_api_per_declared_model_and_the_tracking_server_are_rendered(
@@ -103,15 +100,6 @@ def test_every_job_the_rules_select_is_scraped(manifests: list[Manifest]) -> Non
     assert set(re.findall(r'job="([^"]+)"', rules)) <= set(jobs)
 
 
-def _generator(root: Path, command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(GENERATOR), command, "--root", str(root)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def test_a_new_model_needs_generating_and_then_renders(kubectl: str, tmp_path: Path) -> None:
     shutil.copytree(REPO_ROOT / "model/models", tmp_path / "model/models")
     shutil.copytree(K8S_DIR, tmp_path / "platform/k8s")
@@ -120,12 +108,12 @@ def test_a_new_model_needs_generating_and_then_renders(kubectl: str, tmp_path: P
     (tmp_path / "model/models/wine.toml").write_text(
         spec.replace('name = "IrisClassifier"', 'name = "WineClassifier"')
     )
-    stale = _generator(tmp_path, "check")
+    stale = run_generator(tmp_path, "check")
     assert stale.returncode == 1
     assert "platform/k8s/models/kustomization.yaml is missing or stale" in stale.stderr
     assert "run make k8s-generate" in stale.stderr
-    assert _generator(tmp_path, "generate").returncode == 0
-    assert _generator(tmp_path, "check").returncode == 0
+    assert run_generator(tmp_path, "generate").returncode == 0
+    assert run_generator(tmp_path, "check").returncode == 0
     for overlay in ("dev", "prod"):
         manifests = render(kubectl, overlay, tmp_path / "platform/k8s")
         container = main_container(manifests, "mlship-api-wine-classifier")
@@ -133,7 +121,7 @@ def test_a_new_model_needs_generating_and_then_renders(kubectl: str, tmp_path: P
         assert uri == ["models:/WineClassifier@production"]
     # A model removed from model/models/ leaves the manifests too.
     (tmp_path / "model/models/wine.toml").unlink()
-    assert _generator(tmp_path, "check").returncode == 1
-    assert _generator(tmp_path, "generate").returncode == 0
+    assert run_generator(tmp_path, "check").returncode == 1
+    assert run_generator(tmp_path, "generate").returncode == 0
     assert not (tmp_path / "platform/k8s/models/WineClassifier").exists()
     assert not (tmp_path / "platform/k8s/overlays/prod/release/WineClassifier").exists()

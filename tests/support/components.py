@@ -6,9 +6,11 @@ test instead of skipping it: a green run must mean everything really ran.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -74,3 +76,15 @@ def wait_until(
     if log is not None and log.exists():
         tail = "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
     pytest.fail(f"{what} not ready after {timeout:.0f}s{tail}", pytrace=False)
+
+
+def declared_model_names(root: Path) -> list[str]:
+    """The models ``mlship models --json`` lists in the checkout at ``root``, sorted."""
+    listed = subprocess.run(
+        [venv_bin("mlship"), "models", "--json"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return sorted(model["name"] for model in json.loads(listed.stdout))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.components import venv_bin
+from tests.support.components import declared_model_names
 from tests.workflows.act_repo import ROOT, commit_all
 
 pytestmark = pytest.mark.unit
@@ -73,14 +73,7 @@ def test_ignored_paths_are_the_workflows_paths_ignore() -> None:
 
 
 def test_names_come_from_the_specifications_as_mlship_lists_them() -> None:
-    listed = subprocess.run(
-        [venv_bin("mlship"), "models", "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    names = sorted(model["name"] for model in json.loads(listed.stdout))
+    names = declared_model_names(ROOT)
     assert [spec.name for spec in declared(ROOT)] == names
     completed = run(ROOT, "all")
     assert completed.returncode == 0, completed.stderr

@@ -5,16 +5,14 @@ tag a manifest names pushed by a workflow.
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 import tomllib
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.support.components import venv_bin
+from tests.support.components import declared_model_names
 from tests.workflows.act_repo import ROOT
 
 pytestmark = pytest.mark.unit
@@ -195,14 +193,7 @@ def test_the_pull_request_and_delivery_matrices_run_over_the_models_a_change_tou
 
 def test_rollback_offers_exactly_the_declared_models() -> None:
     """GitHub needs the choices literal: they must be the specifications' names."""
-    listed = subprocess.run(
-        [venv_bin("mlship"), "models", "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    names = sorted(model["name"] for model in json.loads(listed.stdout))
+    names = declared_model_names(ROOT)
     inputs = _workflow("rollback.yml")["on"]["workflow_dispatch"]["inputs"]
     assert inputs["model"]["type"] == "choice"
     assert inputs["model"]["options"] == names
