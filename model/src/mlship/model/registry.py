@@ -23,6 +23,7 @@ from mlship.model.registry_io import (
     all_versions,
     get_version,
     require_model,
+    set_alias,
 )
 from mlship.model.settings import Settings
 from mlship.model.uris import public_uri
@@ -85,8 +86,8 @@ def promote(settings: Settings, version: str | None) -> AliasMove:
             before=before,
         )
     if current is not None:
-        client.set_registered_model_alias(name, "previous", current.version)
-    client.set_registered_model_alias(name, "production", candidate.version)
+        set_alias(client, name, "previous", current.version)
+    set_alias(client, name, "production", candidate.version)
     challenger = alias_version(client, name, "challenger")
     if challenger is not None and challenger.version == candidate.version:
         client.delete_registered_model_alias(name, "challenger")
@@ -111,10 +112,10 @@ def rollback(settings: Settings) -> AliasMove:
         raise RefusedError(f"{name!r} has no previous version to roll back to")
     current = alias_version(client, name, "production")
     if current is not None:
-        client.set_registered_model_alias(name, "previous", current.version)
+        set_alias(client, name, "previous", current.version)
     else:
         client.delete_registered_model_alias(name, "previous")
-    client.set_registered_model_alias(name, "production", target.version)
+    set_alias(client, name, "production", target.version)
     return AliasMove(
         name,
         target.version,

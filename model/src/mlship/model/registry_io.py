@@ -24,6 +24,21 @@ def _missing(error: MlflowException) -> bool:
     )
 
 
+def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None:
+    """Point ``alias`` at ``version``, once more if a concurrent writer raced this one.
+
+    MLflow's SQL store moves an alias with a read-then-insert: two clients moving the
+    same alias at once (two pull requests gating on one registry) can collide on the
+    alias' primary key and one gets a BAD_REQUEST. Moving an alias is idempotent, so
+    the loser writes again; any other refusal fails the same way twice and is raised.
+    """
+    try:
+        client.set_registered_model_alias(name, alias, version)
+    except MlflowException:
+        time.sleep(0.2)
+        client.set_registered_model_alias(name, alias, version)
+
+
 def require_model(client: MlflowClient, name: str) -> None:
     try:
         client.get_registered_model(name)

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from mlship.model.alias_record import PromotionRecord
 from mlship.model.connection import connect
 from mlship.model.errors import RefusedError
-from mlship.model.registry_io import alias_version, require_model
+from mlship.model.registry_io import alias_version, require_model, set_alias
 from mlship.model.settings import Settings
 
 
@@ -31,7 +31,7 @@ class Restoration:
 
 def _point(client: MlflowClient, name: str, alias: str, version: str | None) -> None:
     if version is not None:
-        client.set_registered_model_alias(name, alias, version)
+        set_alias(client, name, alias, version)
     elif alias_version(client, name, alias) is not None:
         client.delete_registered_model_alias(name, alias)
 

@@ -16,7 +16,13 @@ from mlship.model.errors import MlshipError
 from mlship.model.gate import CandidateFacts, GateReport, decide
 from mlship.model.gate_facts import gather_facts
 from mlship.model.reachability import wait_for_tracking_server
-from mlship.model.registry_io import alias_version, get_version, latest_version, name_filter
+from mlship.model.registry_io import (
+    alias_version,
+    get_version,
+    latest_version,
+    name_filter,
+    set_alias,
+)
 from mlship.model.settings import Settings
 from mlship.model.spec import ModelSpec
 from mlship.model.thresholds import GatePolicy
@@ -117,5 +123,5 @@ def validate(
     client.set_model_version_tag(name, candidate.version, "gate", status)
     client.set_model_version_tag(name, candidate.version, "gate_report", report.compact_json())
     if report.passed:
-        client.set_registered_model_alias(name, "challenger", candidate.version)
+        set_alias(client, name, "challenger", candidate.version)
     return report
