@@ -12,9 +12,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.utils import floatToGoString
 
 Key = tuple[str, ...]
+
+
+def le_label(bound: float) -> str:
+    """A bucket bound as Prometheus writes ``le``: ``+Inf``, else the shortest float repr."""
+    return "+Inf" if bound == float("inf") else repr(float(bound))
 
 
 class Counts:
@@ -68,7 +72,7 @@ class Buckets:
             cumulative, buckets = 0.0, []
             for bound, count in zip(self.bounds, slots, strict=False):
                 cumulative += count
-                buckets.append((floatToGoString(bound), cumulative))  # type: ignore[no-untyped-call]
+                buckets.append((le_label(bound), cumulative))
             family.add_metric(list(key), buckets, slots[-1])
         return family
 
